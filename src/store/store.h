@@ -1,0 +1,181 @@
+/* store: everything persona keeps — accounts, devices, media items, their artifacts, the corpus
+ * (FTS5), the persistent job queue — and the content-addressed blob files.
+ *
+ * This header is the storage interface. The embedded backend (SQLite in WAL mode with schema
+ * migrations by user_version, blobs as files under <data_dir>/blobs named by SHA-256) is the one
+ * implemented; a MongoDB backend would implement the same functions.
+ *
+ * Threads: a store_t is shared by every thread. Each call takes a database connection from an
+ * internal pool and returns it before returning, so calls never block each other except on
+ * SQLite's own write lock (busy timeout 10 s). Never call from the event-loop thread.
+ *
+ * Errors: 0 on success; -ENOENT when a row does not exist *or belongs to another account* (the
+ * two are indistinguishable by design); -EEXIST for a taken unique name; CORE_ESQL for a database
+ * failure (logged once, here); other negative errno for file errors.
+ *
+ * Ownership: out-structs are filled by the store and released by the caller with the matching
+ * *_clear(); arrays from *_list() are released with the matching *_list_free(). */
+#ifndef PERSONA_STORE_H
+#define PERSONA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+/* Opens (creating if needed) <data_dir>/persona.db and <data_dir>/{blobs,tmp}, applies
+ * migrations, removes stale temp files, and puts jobs that were running when the previous process
+ * died back in the queue. Returns 0 and *out, or a negative code. */
+int store_open(const char *data_dir, store_t **out);
+/* Closes every connection and frees the store; NULL-safe. */
+void store_free(store_t **st);
+const char *store_data_dir(const store_t *st);
+
+/* ==== accounts ==== */
+/* Creates an account. With only_if_none, fails with -EPERM unless there are no accounts yet
+ * (checked in the same transaction, for signup policy "first"). -EEXIST if the name is taken. */
+int store_account_create(store_t *st, const char *username, const char *password_hash,
+                         bool only_if_none, int64_t *id_out);
+/* Looks an account up by username: its id and its password hash (malloc'd, caller frees).
+ * -ENOENT if there is none. */
+int store_account_find(store_t *st, const char *username, int64_t *id_out, char **password_hash_out);
+int store_account_count(store_t *st, int64_t *n_out);
+
+/* ==== devices (a device token belongs to exactly one device) ==== */
+typedef struct store_device {
+    int64_t id;
+    int64_t account_id;
+    char name[128];
+    char kind[16];          /* "mobile" or "desktop" */
+    int64_t created_at;     /* ms since epoch */
+    int64_t last_seen_at;   /* ms since epoch, 0 if never */
+    bool revoked;
+} store_device_t;
+
+/* Creates a device with the SHA-256 of its token (the token itself is never stored). */
+int store_device_create(store_t *st, int64_t account_id, const char *name, const char *kind,
+                        const uint8_t token_hash[32], int64_t *id_out);
+/* Finds the live (not revoked) device whose token hashes to token_hash; compares the stored hash
+ * in constant time. -ENOENT if none. */
+int store_device_by_token(store_t *st, const uint8_t token_hash[32], store_device_t *out);
+/* Devices of the account, newest first, revoked ones included. */
+int store_device_list(store_t *st, int64_t account_id, store_device_t **out, size_t *n_out);
+void store_device_list_free(store_device_t **list);
+/* Revokes the device (its token stops working). -ENOENT if not in this account. */
+int store_device_revoke(store_t *st, int64_t account_id, int64_t device_id);
+/* Records use; cheap, best effort (at most one write per device per minute). */
+int store_device_touch(store_t *st, int64_t device_id);
+
+/* ==== media items ==== */
+typedef enum store_media_status {
+    STORE_MEDIA_QUEUED,     /* stored, waiting for media.process */
+    STORE_MEDIA_PROCESSING,
+    STORE_MEDIA_READY,
+    STORE_MEDIA_FAILED,     /* error says why */
+} store_media_status_t;
+const char *store_media_status_name(store_media_status_t s);
+
+typedef struct store_media {
+    int64_t id;
+    int64_t account_id;
+    char kind[8];           /* video, audio, image, text */
+    char sha256[65];        /* of the original */
+    int64_t size;
+    char *title;            /* may be NULL */
+    char *content_type;     /* as the client sent it */
+    store_media_status_t status;
+    char *error;            /* NULL unless status is FAILED */
+    char *probe_json;       /* JSON object text from the media module; NULL for text */
+    int64_t created_at, updated_at;
+} store_media_t;
+void store_media_clear(store_media_t *m);
+
+/* Inserts a media row for an original whose blob is already committed, and queues its
+ * media.process job, in one transaction. m->id, status, created_at are set by the store. */
+int store_media_create(store_t *st, store_media_t *m);
+/* Inserts a text item (status READY) and its corpus entry in one transaction. */
+int store_media_create_text(store_t *st, store_media_t *m, const char *text, size_t text_len);
+int store_media_get(store_t *st, int64_t account_id, int64_t media_id, store_media_t *out);
+/* Newest first; items with id < before_id (0 = from the newest); at most limit. */
+int store_media_list(store_t *st, int64_t account_id, int64_t before_id, int limit,
+                     store_media_t **out, size_t *n_out);
+void store_media_list_free(store_media_t **list, size_t n);
+/* Deletes the item, its artifacts, its corpus entries and its jobs, then unlinks every blob file
+ * no longer referenced by any item or artifact. -ENOENT if not in this account. */
+int store_media_delete(store_t *st, int64_t account_id, int64_t media_id);
+/* Sets status (and error for FAILED, else clears it). */
+int store_media_set_status(store_t *st, int64_t media_id, store_media_status_t status,
+                           const char *error);
+
+/* ==== artifacts: files derived from an item, unique by (media_id, name) ==== */
+typedef struct store_artifact {
+    int64_t media_id;
+    char name[16];          /* audio, video, pcm, thumbnail */
+    char sha256[65];
+    int64_t size;
+    char mime[64];
+    char ext[8];            /* file extension without dot: m4a, mp4, webm, wav, jpg ... */
+    char *info_json;        /* JSON object text (codec, duration ...) or NULL */
+} store_artifact_t;
+void store_artifact_clear(store_artifact_t *a);
+/* Inserts or replaces the artifact named a->name of a->media_id (idempotent: a job that runs
+ * again after a crash replaces, never duplicates). The blob must be committed. */
+int store_artifact_put(store_t *st, const store_artifact_t *a);
+int store_artifact_get(store_t *st, int64_t media_id, const char *name, store_artifact_t *out);
+int store_artifact_list(store_t *st, int64_t media_id, store_artifact_t **out, size_t *n_out);
+void store_artifact_list_free(store_artifact_t **list, size_t n);
+
+/* ==== corpus (FTS5): the persona's own words, with their source ==== */
+int store_corpus_add(store_t *st, int64_t account_id, int64_t media_id, double t_start,
+                     double t_end, const char *text);
+/* Number of corpus entries of the account (media_id 0) or of one item. */
+int store_corpus_count(store_t *st, int64_t account_id, int64_t media_id, int64_t *n_out);
+
+/* ==== jobs: queued -> running -> done | failed; persistent ==== */
+typedef enum store_job_state {
+    STORE_JOB_QUEUED, STORE_JOB_RUNNING, STORE_JOB_DONE, STORE_JOB_FAILED, STORE_JOB_NSTATES
+} store_job_state_t;
+const char *store_job_state_name(store_job_state_t s);
+
+typedef struct store_job {
+    int64_t id;
+    int64_t account_id;
+    char kind[32];          /* "media.process" */
+    int64_t media_id;
+    int attempts;           /* including this one */
+} store_job_t;
+/* Claims the oldest queued job: marks it running and counts the attempt. A job already tried
+ * max_attempts times (the process died during each) is failed instead, with its item, and the
+ * next one is looked at. -ENOENT when the queue is empty. */
+int store_job_claim(store_t *st, int max_attempts, store_job_t *out);
+/* Ends a running job in one transaction with its item: error NULL marks the job done and the
+ * item READY; otherwise the job and the item FAILED with error as the reason. */
+int store_job_finish(store_t *st, const store_job_t *job, const char *error);
+/* counts[state] for every state. */
+int store_job_counts(store_t *st, int64_t counts[STORE_JOB_NSTATES]);
+
+/* ==== blobs: content-addressed files ==== */
+typedef struct store_blob_writer store_blob_writer_t;
+/* Starts a new blob: a temp file under <data_dir>/tmp. */
+int store_blob_begin(store_t *st, store_blob_writer_t **out);
+/* Appends n bytes: hashes them and writes them. Returns 0 or -errno. */
+int store_blob_write(store_blob_writer_t *w, const void *p, size_t n);
+/* Ends writing: fsyncs the temp file and computes the hash. The file is not yet visible. */
+int store_blob_finish(store_blob_writer_t *w, char sha256_out[65], int64_t *size_out);
+/* Path of the temp file, for probing before commit. Borrowed from w. */
+const char *store_blob_temp_path(const store_blob_writer_t *w);
+/* Moves a finished blob into place (atomic rename + directory fsync; if the same content exists
+ * already the temp file is removed) and frees the writer. */
+int store_blob_commit(store_blob_writer_t **w);
+/* Removes the temp file and frees the writer; NULL-safe. */
+void store_blob_abort(store_blob_writer_t **w);
+/* Hashes an existing file under <data_dir>/tmp (for example one the media module wrote) and moves
+ * it into the blob store. */
+int store_blob_put_file(store_t *st, const char *tmp_path, char sha256_out[65], int64_t *size_out);
+/* Path of the blob file with this hash into out. -ENOENT if it does not exist. */
+int store_blob_path(const store_t *st, const char *sha256, char *out, size_t cap);
+/* A fresh unique path under <data_dir>/tmp ending in suffix (e.g. ".m4a"); malloc'd. */
+char *store_temp_path(store_t *st, const char *suffix);
+
+#endif
