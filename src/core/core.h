@@ -7,6 +7,7 @@
 #ifndef PERSONA_CORE_H
 #define PERSONA_CORE_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
