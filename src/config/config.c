@@ -1,0 +1,284 @@
+/* config/config.c: the option table and the three sources (file, environment, flags) that fill
+ * config_t. One table drives parsing, --help and validation, so a new key is one line. */
+#include "config/config.h"
+
+#include "core/core.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL };
+
+typedef struct opt {
+    const char *key;
+    enum opt_type type;
+    size_t offset;
+    const char *def;
+    const char *help;
+} opt_t;
+
+#define O(k, t, d, h) {#k, t, offsetof(config_t, k), d, h}
+static const opt_t options[] = {
+    O(host, OPT_STR, "127.0.0.1", "address to listen on (0.0.0.0 for every interface)"),
+    O(port, OPT_INT, "8080", "TCP port; 0 picks a free one and prints it"),
+    O(data_dir, OPT_STR, "./data", "folder for the SQLite database and the blob store"),
+    O(signup, OPT_STR, "first", "who may create an account: open | first | closed"),
+    O(workers, OPT_INT, "0", "media job threads (0 = number of cores)"),
+    O(request_threads, OPT_INT, "0", "API request threads (0 = number of cores)"),
+    O(max_upload_bytes, OPT_SIZE, "4G", "largest accepted upload body (413 above it)"),
+    O(max_json_bytes, OPT_SIZE, "64K", "largest accepted JSON request body"),
+    O(tls_cert, OPT_STR, "", "PEM certificate file; with tls_key, serve HTTPS"),
+    O(tls_key, OPT_STR, "", "PEM private key file"),
+    O(login_max_failures, OPT_INT, "5", "failed logins per username per window before 429"),
+    O(login_max_failures_addr, OPT_INT, "20", "failed logins per client address per window"),
+    O(login_window_s, OPT_INT, "300", "window of the failed-login limits, seconds"),
+    O(job_max_attempts, OPT_INT, "3", "times a job is started before it is failed"),
+    O(thumbnail_size, OPT_INT, "320", "longer side of thumbnails, pixels"),
+    O(log_level, OPT_STR, "info", "debug | info | warn | error"),
+    O(log_requests, OPT_BOOL, "true", "one log line per HTTP request"),
+    O(http_timeout_s, OPT_INT, "30", "idle timeout while a request is being received"),
+    O(keepalive_timeout_s, OPT_INT, "60", "idle keep-alive connections are closed after this"),
+    O(upload_queue_kib, OPT_INT, "4096", "upload bytes buffered in memory before pausing reads"),
+};
+#undef O
+#define NOPTS (sizeof options / sizeof options[0])
+
+static const opt_t *opt_find(const char *key, size_t len)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *k = options[i].key;
+        if (strlen(k) != len)
+            continue;
+        size_t j = 0;
+        for (; j < len; j++) {
+            char c = key[j] == '-' ? '_' : (char)tolower((unsigned char)key[j]);
+            if (c != k[j])
+                break;
+        }
+        if (j == len)
+            return &options[i];
+    }
+    return NULL;
+}
+
+static int opt_set(config_t *cfg, const opt_t *o, const char *val, const char *source, FILE *err)
+{
+    void *field = (char *)cfg + o->offset;
+    switch (o->type) {
+    case OPT_STR: {
+        char **s = field;
+        free(*s);
+        *s = xstrdup(val);
+        return 0;
+    }
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(val, &end, 10);
+        if (errno || end == val || *end || v < 0 || v > 1000000) {
+            fprintf(err, "personad: %s: %s must be a whole number from 0 to 1000000, not '%s'\n",
+                    source, o->key, val);
+            return -EINVAL;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case OPT_SIZE:
+        if (core_parse_size(val, (uint64_t *)field) < 0) {
+            fprintf(err, "personad: %s: %s must be a size like 512K, 64M or 4G, not '%s'\n",
+                    source, o->key, val);
+            return -EINVAL;
+        }
+        return 0;
+    case OPT_BOOL:
+        if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "on"))
+            *(bool *)field = true;
+        else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no") ||
+                 !strcmp(val, "off"))
+            *(bool *)field = false;
+        else {
+            fprintf(err, "personad: %s: %s must be true or false, not '%s'\n", source, o->key, val);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int load_file(config_t *cfg, const char *path, FILE *err)
+{
+    char *text = NULL;
+    int rc = core_read_file(path, 1 << 20, &text, NULL);
+    if (rc < 0) {
+        fprintf(err, "personad: cannot read config file %s: %s\n", path, core_strerror(rc));
+        return -EINVAL;
+    }
+    int lineno = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        char *l = trim(line);
+        if (*l == '\0' || *l == '#')
+            continue;
+        char *eq = strchr(l, '=');
+        char where[64];
+        snprintf(where, sizeof where, "%.40s line %d", path, lineno);
+        if (!eq) {
+            fprintf(err, "personad: %s: expected key = value\n", where);
+            rc = -EINVAL;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(l), *val = trim(eq + 1);
+        const opt_t *o = opt_find(key, strlen(key));
+        if (!o) {
+            fprintf(err, "personad: %s: unknown key '%s'\n", where, key);
+            rc = -EINVAL;
+            break;
+        }
+        if ((rc = opt_set(cfg, o, val, where, err)) < 0)
+            break;
+    }
+    free(text);
+    return rc;
+}
+
+static int load_env(config_t *cfg, FILE *err)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        char name[64] = "PERSONA_";
+        size_t n = strlen(name);
+        for (const char *k = options[i].key; *k && n < sizeof name - 1; k++)
+            name[n++] = (char)toupper((unsigned char)*k);
+        name[n] = '\0';
+        const char *v = getenv(name);
+        if (v && opt_set(cfg, &options[i], v, name, err) < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: personad [--config FILE] [--KEY VALUE]...\n"
+            "\n"
+            "The persona backend: REST API, WebSocket hub and media processing on one port.\n"
+            "Settings come from defaults, the config file (key = value lines), PERSONA_KEY\n"
+            "environment variables and flags, in rising precedence.\n\n"
+            "  --config FILE                 config file (env PERSONA_CONFIG)\n"
+            "  --help, --version\n\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        char flag[48];
+        snprintf(flag, sizeof flag, "--%s", options[i].key);
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(out, "  %-29s %s (default: %s)\n", flag, options[i].help,
+                *options[i].def ? options[i].def : "unset");
+    }
+}
+
+static int validate(const config_t *cfg, FILE *err)
+{
+    if (strcmp(cfg->signup, "open") && strcmp(cfg->signup, "first") && strcmp(cfg->signup, "closed")) {
+        fprintf(err, "personad: signup must be open, first or closed, not '%s'\n", cfg->signup);
+        return -EINVAL;
+    }
+    if (cfg->port > 65535) {
+        fprintf(err, "personad: port must be 0..65535\n");
+        return -EINVAL;
+    }
+    if ((*cfg->tls_cert != '\0') != (*cfg->tls_key != '\0')) {
+        fprintf(err, "personad: tls_cert and tls_key must be set together\n");
+        return -EINVAL;
+    }
+    enum core_log_level lvl;
+    if (core_log_parse_level(cfg->log_level, &lvl) < 0) {
+        fprintf(err, "personad: log_level must be debug, info, warn or error\n");
+        return -EINVAL;
+    }
+    if (cfg->job_max_attempts < 1 || cfg->thumbnail_size < 16 || cfg->upload_queue_kib < 64) {
+        fprintf(err, "personad: job_max_attempts >= 1, thumbnail_size >= 16, upload_queue_kib >= 64\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int config_load(config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opt_set(cfg, &options[i], options[i].def, "default", err) < 0)
+            return -EINVAL;
+
+    const char *file = getenv("PERSONA_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            config_print_help(out);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            fprintf(out, "personad %s\n", PERSONA_VERSION);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            file = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            file = argv[i] + 9;
+    }
+    if (file && *file) {
+        if (load_file(cfg, file, err) < 0)
+            return -EINVAL;
+        cfg->config_file = xstrdup(file);
+    }
+    if (load_env(cfg, err) < 0)
+        return -EINVAL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(err, "personad: unexpected argument '%s' (see --help)\n", a);
+            return -EINVAL;
+        }
+        const char *key = a + 2, *eq = strchr(key, '=');
+        size_t klen = eq ? (size_t)(eq - key) : strlen(key);
+        const char *val = eq ? eq + 1 : NULL;
+        bool is_config = klen == 6 && !strncmp(key, "config", 6);
+        const opt_t *o = is_config ? NULL : opt_find(key, klen);
+        if (!o && !is_config) {
+            fprintf(err, "personad: unknown option '%s' (see --help)\n", a);
+            return -EINVAL;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(err, "personad: option '%s' needs a value\n", a);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        if (o && opt_set(cfg, o, val, "command line", err) < 0)
+            return -EINVAL;
+    }
+    return validate(cfg, err);
+}
+
+void config_destroy(config_t *cfg)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (options[i].type == OPT_STR)
+            xfree((char *)cfg + options[i].offset);
+    xfree(&cfg->config_file);
+}

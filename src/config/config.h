@@ -1,0 +1,42 @@
+/* config: personad's settings. Sources in rising precedence: built-in defaults, a `key = value`
+ * file (--config FILE or PERSONA_CONFIG), PERSONA_<KEY> environment variables, command-line flags
+ * (--key value or --key=value; dashes and underscores are interchangeable). Every key is listed
+ * with its default by `personad --help` and in docs/config.md. */
+#ifndef PERSONA_CONFIG_H
+#define PERSONA_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct config {
+    char *host;                 /* listen address */
+    int port;                   /* 0 = pick a free port */
+    char *data_dir;             /* SQLite database and blobs */
+    char *signup;               /* open | first | closed */
+    int workers;                /* media job threads; 0 = number of cores */
+    int request_threads;        /* API handler threads; 0 = number of cores */
+    uint64_t max_upload_bytes;  /* POST /v1/media body limit */
+    uint64_t max_json_bytes;    /* JSON request body limit */
+    char *tls_cert;             /* PEM certificate: TLS when set with tls_key */
+    char *tls_key;
+    int login_max_failures;     /* per username, within login_window_s */
+    int login_max_failures_addr;/* per client address, within login_window_s */
+    int login_window_s;
+    int job_max_attempts;
+    int thumbnail_size;
+    char *log_level;
+    bool log_requests;
+    int http_timeout_s;
+    int keepalive_timeout_s;
+    int upload_queue_kib;       /* bytes of an upload buffered before flow control pauses it */
+    char *config_file;          /* the file that was read, if any */
+} config_t;
+
+/* Fills cfg from defaults, file, environment and argv. Returns 0; 1 if --help or --version was
+ * printed (exit 0); -EINVAL on a usage error after printing why on err (exit 2). */
+int config_load(config_t *cfg, int argc, char **argv, FILE *out, FILE *err);
+void config_destroy(config_t *cfg);
+void config_print_help(FILE *out);
+
+#endif
