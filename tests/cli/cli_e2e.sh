@@ -159,6 +159,18 @@ VID=$(sed -n "s|^uploaded $FX/clip.mp4 id=\([0-9]*\) .*|\1|p" "$TMP/out")
 TID=$(sed -n "s|^uploaded $FX/notes.txt id=\([0-9]*\) .*|\1|p" "$TMP/out")
 [[ -n $VID && -n $TID ]] || fail "no ids in the upload output"
 
+step "progress bar on a terminal"
+if command -v script >/dev/null; then
+    # script(1) gives the client a terminal; the bar goes to stderr, the result line to stdout
+    script -qec "'$P' upload --title tty-upload '$FX/clip.mov'" "$TMP/typescript" \
+        >/dev/null </dev/null || fail "upload on a terminal failed: $(cat "$TMP/typescript")"
+    grep -q 'MB/s' "$TMP/typescript" || fail "no progress bar on a terminal"
+    grep -q 'ETA' "$TMP/typescript" || fail "no ETA in the progress bar"
+    grep -q 'uploaded .*clip.mov id=' "$TMP/typescript" || fail "no result line on a terminal"
+else
+    echo "script(1) missing: progress bar not tested"
+fi
+
 step "upload random bytes as video fails clearly"
 expect 1 "$P" upload --kind video "$FX/random.mp4"
 err_has "random.mp4"
