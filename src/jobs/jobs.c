@@ -1,0 +1,120 @@
+/* jobs/jobs.c: the worker threads. Each loops: claim a job, run it, repeat; when the queue is
+ * empty it sleeps on a condition variable until jobs_wake or a 2 s tick (the tick also picks up
+ * jobs queued by another process sharing the database). */
+#include "jobs/jobs.h"
+
+#include "core/core.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct jobs {
+    store_t *st;
+    jobs_config_t cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;
+    unsigned pending_wakes;
+    int nthreads;
+    pthread_t *threads;
+};
+
+static int run_job(jobs_t *j, const store_job_t *job)
+{
+    if (strcmp(job->kind, "media.process") == 0)
+        return jobs_run_media_process(j->st, job, j->cfg.thumbnail_size);
+    char why[96];
+    snprintf(why, sizeof why, "unknown job kind %.40s", job->kind);
+    return store_job_finish(j->st, job, why);
+}
+
+static void *worker(void *arg)
+{
+    jobs_t *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        bool stop = j->stopping;
+        pthread_mutex_unlock(&j->mu);
+        if (stop)
+            return NULL;
+
+        store_job_t job;
+        int rc = store_job_claim(j->st, j->cfg.max_attempts, &job);
+        if (rc == 0) {
+            int64_t t0 = core_mono_ns();
+            core_log(CORE_LOG_INFO, "job.start", "job=%lld kind=%s media=%lld attempt=%d",
+                     (long long)job.id, job.kind, (long long)job.media_id, job.attempts);
+            rc = run_job(j, &job);
+            core_log(rc == 0 ? CORE_LOG_INFO : CORE_LOG_ERROR, "job.end",
+                     "job=%lld media=%lld ms=%.1f rc=%d", (long long)job.id,
+                     (long long)job.media_id, (double)(core_mono_ns() - t0) / 1e6, rc);
+            continue;
+        }
+        if (rc != -ENOENT)
+            core_log(CORE_LOG_ERROR, "job.claim", "error=%s", core_strerror(rc));
+
+        pthread_mutex_lock(&j->mu);
+        if (!j->stopping && j->pending_wakes == 0) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 2;
+            pthread_cond_timedwait(&j->cv, &j->mu, &until);
+        }
+        if (j->pending_wakes > 0)
+            j->pending_wakes--;
+        pthread_mutex_unlock(&j->mu);
+    }
+}
+
+jobs_t *jobs_start(store_t *st, const jobs_config_t *cfg)
+{
+    jobs_t *j = xcalloc(1, sizeof *j);
+    j->st = st;
+    j->cfg = *cfg;
+    if (j->cfg.workers < 1)
+        j->cfg.workers = 1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->threads = xcalloc((size_t)j->cfg.workers, sizeof *j->threads);
+    for (int i = 0; i < j->cfg.workers; i++) {
+        if (pthread_create(&j->threads[i], NULL, worker, j) != 0)
+            break;
+        pthread_setname_np(j->threads[i], "job-worker");
+        j->nthreads++;
+    }
+    if (j->nthreads == 0) {
+        jobs_stop(&j);
+        return NULL;
+    }
+    return j;
+}
+
+void jobs_wake(jobs_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->pending_wakes < (unsigned)j->nthreads)
+        j->pending_wakes++;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_stop(jobs_t **pj)
+{
+    jobs_t *j = pj ? *pj : NULL;
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    j->stopping = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    for (int i = 0; i < j->nthreads; i++)
+        pthread_join(j->threads[i], NULL);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->threads);
+    free(j);
+    *pj = NULL;
+}
