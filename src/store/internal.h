@@ -1,0 +1,117 @@
+/* store internals: what the files of the embedded (SQLite + files) backend share — the store
+ * struct, the connection pool, the per-connection prepared-statement cache, the SQL helpers that
+ * translate SQLite's codes to ours, and the blob pins that keep the garbage collector away from a
+ * blob between its commit and the row that references it.
+ *
+ * Threads: everything here is called from whatever thread called the public store_* function.
+ * A connection (store_conn_t) is used by one thread at a time: the pool hands it out and takes it
+ * back; it is never shared while acquired. */
+#ifndef PERSONA_STORE_INTERNAL_H
+#define PERSONA_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+/* At most this many SQLite connections are open at once; more concurrent callers wait. */
+#define STORE__MAX_CONNS 16
+/* Distinct SQL texts one connection may cache; every SQL text is a static string, so this is a
+ * property of the code, not of the input (exceeding it aborts). */
+#define STORE__MAX_STMTS 96
+/* A running job's lease: informational only in the single-process design (running jobs are
+ * requeued by store_open, not by lease expiry). */
+#define STORE__LEASE_MS (15 * 60 * 1000)
+/* A blob pin older than this no longer protects its blob (its upload is long abandoned). */
+#define STORE__PIN_TTL_MS (60 * 60 * 1000)
+
+typedef struct store_conn {
+    sqlite3 *db;
+    struct store_conn *next; /* free-list link while in the pool */
+    int nstmts;
+    struct {
+        const char *sql; /* key: the address of a static SQL string */
+        sqlite3_stmt *stmt;
+    } stmts[STORE__MAX_STMTS];
+} store_conn_t;
+
+typedef struct store__pin {
+    char sha256[65];
+    int count;
+    int64_t since_ms;
+} store__pin_t;
+
+struct store {
+    char *data_dir;
+    char *db_path;   /* <data_dir>/persona.db */
+    char *blob_dir;  /* <data_dir>/blobs */
+    char *tmp_dir;   /* <data_dir>/tmp */
+    int lock_fd;     /* flock'd <data_dir>/persona.lock: one process per data dir */
+
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    store_conn_t *free_conns; /* stack of idle connections */
+    int nconns;               /* open connections, idle or acquired */
+
+    /* Blob pins: protects blob commits and garbage collection from each other. */
+    pthread_mutex_t blob_mu;
+    store__pin_t *pins;
+    size_t npins, cap_pins;
+
+    atomic_uint_fast64_t temp_counter;
+};
+
+/* ---- connections (store.c) ---- */
+/* Takes an idle connection or opens one (waiting while STORE__MAX_CONNS are in use).
+ * Returns 0 or CORE_ESQL (logged). */
+int store__acquire(store_t *st, store_conn_t **out);
+/* Resets every cached statement (so none keeps a read transaction open) and returns c to the
+ * pool; NULL-safe. */
+void store__release(store_t *st, store_conn_t *c);
+
+/* ---- SQL helpers (store.c): each logs a SQLite failure once as event=store.sql ---- */
+/* The cached prepared statement for sql (a static string), reset and with bindings cleared.
+ * Returns 0 or CORE_ESQL. */
+int store__prepare(store_conn_t *c, const char *sql, sqlite3_stmt **out);
+/* Steps s: 1 for a row, 0 when done, -EEXIST for a unique/primary-key violation, -ENOENT for a
+ * foreign-key violation (a referenced row does not exist), CORE_ESQL (logged) otherwise. */
+int store__step(store_conn_t *c, sqlite3_stmt *s, const char *op);
+/* Runs SQL text without results (may be several statements). Returns 0 or CORE_ESQL. */
+int store__exec(store_conn_t *c, const char *sql, const char *op);
+/* BEGIN IMMEDIATE (takes the write lock up front, so a transaction never fails half way for
+ * lack of it), COMMIT, ROLLBACK (best effort, safe when no transaction is open). */
+int store__begin(store_conn_t *c);
+int store__commit(store_conn_t *c);
+void store__rollback(store_conn_t *c);
+/* Logs the connection's last error for op and returns CORE_ESQL. */
+int store__sql_error(store_conn_t *c, int rc, const char *op);
+
+/* Column helpers: NULL stays NULL; fixed arrays are truncated to fit, always NUL-terminated. */
+char *store__col_strdup(sqlite3_stmt *s, int i);
+void store__col_copy(sqlite3_stmt *s, int i, char *out, size_t cap);
+void store__bind_text(sqlite3_stmt *s, int i, const char *v); /* NULL binds NULL */
+
+/* ---- schema (schema.c) ---- */
+/* Brings the database of c to the newest schema, one transaction per migration.
+ * Returns 0 or CORE_ESQL (also for a database newer than this program). */
+int store__migrate(store_conn_t *c);
+
+/* ---- jobs (jobs.c) ---- */
+/* Puts running jobs back in the queue (and their items back to QUEUED). Called by store_open. */
+int store__jobs_requeue(store_conn_t *c);
+
+/* ---- blobs (blob.c) ---- */
+/* True for 64 lowercase hex digits. */
+bool store__sha256_valid(const char *sha256);
+/* Removes every regular file in <data_dir>/tmp. Returns 0 or -errno. */
+int store__tmp_sweep(store_t *st);
+/* Releases one pin of sha256 (after the row referencing it was committed, or was not). */
+void store__blob_unpin(store_t *st, const char *sha256);
+/* Unlinks the blob files of the given hashes that no item or artifact references and no pin
+ * protects. Uses c. Failures are logged, not returned: an unreferenced blob left on disk wastes
+ * space but breaks nothing. */
+void store__blob_gc(store_t *st, store_conn_t *c, char (*sha256s)[65], size_t n);
+
+#endif

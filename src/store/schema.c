@@ -1,0 +1,141 @@
+/* schema.c: the database schema as an ordered list of migrations, and applying them.
+ *
+ * PRAGMA user_version is the number of migrations applied. Migration i (0-based) takes the schema
+ * from version i to i+1; each runs in its own IMMEDIATE transaction together with the
+ * user_version bump, so a crash leaves the database at one version or the next, never between.
+ * Never edit a migration that has shipped: append a new one.
+ *
+ * Invariants the schema keeps:
+ *   1. Every user resource row carries account_id (media, devices, corpus, jobs); every query
+ *      that reads one for a request filters by it.
+ *   2. Times are INTEGER milliseconds since the epoch; 0 or NULL means "never".
+ *   3. Status and state columns hold the names of store_media_status_t / store_job_state_t
+ *      (readable with the sqlite3 shell); CHECK constraints reject anything else.
+ *   4. A blob file exists for every sha256 in media and artifacts (blob.c keeps it so). */
+#include <errno.h>
+#include <stdio.h>
+
+#include "store/internal.h"
+
+static const char *const migrations[] = {
+    /* 1: the initial schema */
+    "CREATE TABLE accounts("
+    "  id INTEGER PRIMARY KEY,"
+    "  username TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  password_hash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+
+    "CREATE TABLE devices("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('mobile','desktop')),"
+    "  token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+    "  created_at INTEGER NOT NULL,"
+    "  last_seen_at INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_at INTEGER);"
+    "CREATE INDEX devices_by_account ON devices(account_id, id);"
+
+    "CREATE TABLE media("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN ('video','audio','image','text')),"
+    "  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+    "  size INTEGER NOT NULL CHECK (size >= 0),"
+    "  title TEXT,"
+    "  content_type TEXT,"
+    "  status TEXT NOT NULL CHECK (status IN ('queued','processing','ready','failed')),"
+    "  error TEXT,"
+    "  probe_json TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX media_by_account ON media(account_id, id);"
+    "CREATE INDEX media_by_sha256 ON media(sha256);"
+
+    "CREATE TABLE artifacts("
+    "  media_id INTEGER NOT NULL REFERENCES media(id),"
+    "  name TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+    "  size INTEGER NOT NULL CHECK (size >= 0),"
+    "  mime TEXT NOT NULL,"
+    "  ext TEXT NOT NULL,"
+    "  info_json TEXT,"
+    "  PRIMARY KEY (media_id, name)) WITHOUT ROWID;"
+    "CREATE INDEX artifacts_by_sha256 ON artifacts(sha256);"
+
+    /* The corpus: one row per passage; account_id, media_id and the passage's time span in its
+     * item (seconds; 0 for text) are stored but not indexed for full-text search. */
+    "CREATE VIRTUAL TABLE corpus USING fts5("
+    "  text, account_id UNINDEXED, media_id UNINDEXED, t_start UNINDEXED, t_end UNINDEXED,"
+    "  tokenize = 'porter unicode61');"
+
+    "CREATE TABLE jobs("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  kind TEXT NOT NULL,"
+    "  media_id INTEGER REFERENCES media(id),"
+    "  state TEXT NOT NULL CHECK (state IN ('queued','running','done','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    /* Claiming reads the oldest queued job: (state, id) makes that one index probe. */
+    "CREATE INDEX jobs_claim ON jobs(state, id);"
+    "CREATE INDEX jobs_by_media ON jobs(media_id);",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int user_version(store_conn_t *c, int *out)
+{
+    static const char sql[] = "PRAGMA user_version";
+    sqlite3_stmt *s;
+    int rc = store__prepare(c, sql, &s);
+    if (rc < 0)
+        return rc;
+    rc = store__step(c, s, "user_version");
+    if (rc == 1) {
+        *out = sqlite3_column_int(s, 0);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = store__sql_error(c, SQLITE_ERROR, "user_version");
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+int store__migrate(store_conn_t *c)
+{
+    int rc, version;
+    if ((rc = user_version(c, &version)) < 0)
+        return rc;
+    if (version > NMIGRATIONS) {
+        core_log(CORE_LOG_ERROR, "store.migrate",
+                 "msg=\"database is newer than this program\" version=%d known=%d", version,
+                 NMIGRATIONS);
+        return CORE_ESQL;
+    }
+    while (version < NMIGRATIONS) {
+        if ((rc = store__begin(c)) < 0)
+            return rc;
+        /* Read again under the write lock: the version outside it may be stale. */
+        if ((rc = user_version(c, &version)) < 0)
+            goto fail;
+        if (version >= NMIGRATIONS)
+            return store__commit(c);
+        if ((rc = store__exec(c, migrations[version], "migrate")) < 0)
+            goto fail;
+        char bump[48];
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%d", version + 1);
+        if ((rc = store__exec(c, bump, "migrate")) < 0)
+            goto fail;
+        if ((rc = store__commit(c)) < 0)
+            return rc;
+        core_log(CORE_LOG_INFO, "store.migrate", "version=%d", version + 1);
+        version++;
+    }
+    return 0;
+fail:
+    store__rollback(c);
+    return rc;
+}
