@@ -77,6 +77,52 @@ double media__seconds(int64_t ts, AVRational tb)
     return (double)ts * av_q2d(tb);
 }
 
+/* Reads the picture size a PNG or JPEG header states, without decoding. The decoder refuses a
+ * picture above MEDIA_MAX_PIXELS without telling why; this tells the two cases apart. */
+static bool peek_image_size(const char *path, int64_t *w, int64_t *h)
+{
+    unsigned char b[24];
+    bool found = false;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    if (fread(b, 1, 24, f) == 24 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0 &&
+        memcmp(b + 12, "IHDR", 4) == 0) {
+        *w = (int64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19];
+        *h = (int64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
+        found = true;
+    } else if (b[0] == 0xff && b[1] == 0xd8 && fseek(f, 2, SEEK_SET) == 0) {
+        /* Walk the marker segments up to the first start-of-frame. */
+        for (int seg = 0; seg < 256 && !found; seg++) {
+            int c, m, len;
+            while ((c = fgetc(f)) != EOF && c != 0xff)
+                ;
+            while ((m = fgetc(f)) == 0xff)
+                ;
+            if (c == EOF || m == EOF || m == 0xd9)
+                break;
+            if (m == 0x01 || (m >= 0xd0 && m <= 0xd8))
+                continue;
+            if (fread(b, 1, 2, f) != 2)
+                break;
+            len = b[0] << 8 | b[1];
+            if (len < 2)
+                break;
+            if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+                if (fread(b, 1, 5, f) != 5)
+                    break;
+                *h = b[1] << 8 | b[2];
+                *w = b[3] << 8 | b[4];
+                found = true;
+            } else if (fseek(f, len - 2, SEEK_CUR) != 0) {
+                break;
+            }
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 int media__open_input(const char *path, AVFormatContext **out, char *err, size_t errcap)
 {
     AVFormatContext *fmt = NULL;
@@ -111,6 +157,9 @@ int media__open_input(const char *path, AVFormatContext **out, char *err, size_t
         if (ret == AVERROR(EINVAL))
             ret = media__fail(err, errcap, CORE_EBADMEDIA,
                               "not a recognised media file (a container we do not accept)");
+        else if (ret == AVERROR_INVALIDDATA)
+            ret = media__fail(err, errcap, CORE_EBADMEDIA,
+                              "not a recognised media file (unknown format, or damaged data)");
         else if (media__translate(ret, CORE_EBADMEDIA) == CORE_EBADMEDIA)
             ret = media__fail(err, errcap, CORE_EBADMEDIA, "not a recognised media file (%s)",
                               media__averr_str(ret, msg, sizeof msg));
@@ -140,11 +189,15 @@ int media__open_input(const char *path, AVFormatContext **out, char *err, size_t
     }
     for (unsigned i = 0; i < fmt->nb_streams; i++) {
         const AVCodecParameters *par = fmt->streams[i]->codecpar;
-        if (par->codec_type == AVMEDIA_TYPE_VIDEO &&
-            (int64_t)par->width * par->height > MEDIA_MAX_PIXELS) {
+        int64_t w = par->width, h = par->height;
+        if (par->codec_type != AVMEDIA_TYPE_VIDEO)
+            continue;
+        if (w == 0 && media__is_image_format(fmt->iformat) && !peek_image_size(path, &w, &h))
+            continue;
+        if (w * h > MEDIA_MAX_PIXELS) {
             ret = media__fail(err, errcap, CORE_ELIMIT,
-                              "the picture is too large (%dx%d; at most %lld pixels)", par->width,
-                              par->height, (long long)MEDIA_MAX_PIXELS);
+                              "the picture is too large (%lldx%lld; at most %lld megapixels)",
+                              (long long)w, (long long)h, (long long)MEDIA_MAX_PIXELS >> 20);
             goto out;
         }
     }

@@ -715,15 +715,46 @@ static void test_huge_image(void **state)
         char err[256] = "";
         write_png_header(in, dims[i][0], dims[i][1]);
         int ret = media_probe_file(in, &p, err, sizeof err);
-        if (ret != CORE_ELIMIT && ret != CORE_EBADMEDIA)
+        if (ret != CORE_ELIMIT)
             fail_msg("probe %ux%u: %d %s", dims[i][0], dims[i][1], ret, err);
         ret = media_thumbnail(in, jpg, 320, err, sizeof err);
-        assert_true(ret == CORE_ELIMIT || ret == CORE_EBADMEDIA || ret == CORE_EDECODE);
+        assert_int_equal(ret, CORE_ELIMIT);
         assert_false(exists(jpg));
         unlink(in);
         xfree(&in);
         xfree(&jpg);
     }
+}
+
+/* still.jpg with its start-of-frame patched to claim 60000x60000. */
+static void test_huge_jpeg(void **state)
+{
+    (void)state;
+    size_t len;
+    char *src = fixture("still.jpg");
+    unsigned char *d = (unsigned char *)read_all(src, &len);
+    char *in = tmp_path("huge-jpeg.jpg");
+    char *jpg = tmp_path("huge-jpeg-thumb.jpg");
+    media_probe_t p;
+    char err[256] = "";
+    size_t i;
+    for (i = 2; i + 9 < len; i++)
+        if (d[i] == 0xff && (d[i + 1] == 0xc0 || d[i + 1] == 0xc2))
+            break;
+    assert_true(i + 9 < len);
+    d[i + 5] = d[i + 7] = 0xea; /* 0xea60 = 60000 */
+    d[i + 6] = d[i + 8] = 0x60;
+    write_file(in, d, len);
+    int ret = media_probe_file(in, &p, err, sizeof err);
+    if (ret != CORE_ELIMIT)
+        fail_msg("probe: %d %s", ret, err);
+    assert_int_equal(media_thumbnail(in, jpg, 320, err, sizeof err), CORE_ELIMIT);
+    assert_false(exists(jpg));
+    unlink(in);
+    free(d);
+    xfree(&src);
+    xfree(&in);
+    xfree(&jpg);
 }
 
 /* ---- fuzz ---- */
@@ -881,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_damaged_middle),
         cmocka_unit_test(test_huge_image),
+        cmocka_unit_test(test_huge_jpeg),
         cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
