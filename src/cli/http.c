@@ -43,11 +43,10 @@ char *cli__urlencode(const char *s) {
  * ====================================================================================== */
 
 void cli__progress_start(cli__progress_t *p, const char *label, bool tty) {
+    memset(p, 0, sizeof *p);
     p->label = label;
     p->tty = tty;
     p->start_ns = core_mono_ns();
-    p->last_draw_ns = 0;
-    p->drawn = false;
 }
 
 static void fmt_eta(double s, char *out, size_t cap) {
@@ -62,9 +61,26 @@ static void fmt_eta(double s, char *out, size_t cap) {
         snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-static void progress_draw(cli__progress_t *p, uint64_t now, uint64_t total) {
-    double el = (double)(core_mono_ns() - p->start_ns) / 1e9;
-    double rate = el > 0 ? (double)now / el : 0;
+/* Bytes per second over the samples in the ring (the whole transfer until it is full). */
+static double progress_rate(const cli__progress_t *p, int64_t t, uint64_t now) {
+    int64_t t0 = p->start_ns;
+    uint64_t b0 = 0;
+    if (p->nsamples >= CLI__RATE_SAMPLES) {
+        int oldest = p->nsamples % CLI__RATE_SAMPLES;
+        t0 = p->sample_ns[oldest];
+        b0 = p->sample_bytes[oldest];
+    }
+    double el = (double)(t - t0) / 1e9;
+    return el > 0 && now >= b0 ? (double)(now - b0) / el : 0;
+}
+
+static void progress_draw(cli__progress_t *p, int64_t t, uint64_t now, uint64_t total) {
+    double rate = progress_rate(p, t, now);
+    int slot = p->nsamples % CLI__RATE_SAMPLES;
+    p->sample_ns[slot] = t;
+    p->sample_bytes[slot] = now;
+    p->nsamples++;
+
     char a[32], b[32], eta[32], label[48];
     int pct = total ? (int)(now * 100 / total) : 0;
     if (rate > 0 && total >= now)
@@ -80,13 +96,15 @@ static void progress_draw(cli__progress_t *p, uint64_t now, uint64_t total) {
 }
 
 void cli__progress_update(cli__progress_t *p, uint64_t now, uint64_t total) {
-    if (!p->tty)
+    if (!p->tty || p->complete)
         return;
     int64_t t = core_mono_ns();
-    if (p->drawn && t - p->last_draw_ns < 100000000) /* at most 10 redraws a second */
+    bool done = total > 0 && now >= total;
+    if (p->drawn && !done && t - p->last_draw_ns < 100000000) /* at most 10 redraws a second */
         return;
     p->last_draw_ns = t;
-    progress_draw(p, now, total);
+    progress_draw(p, t, now, total);
+    p->complete = done;
 }
 
 void cli__progress_finish(cli__progress_t *p) {
@@ -150,8 +168,8 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userp) {
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow) {
     xfer_t *x = userp;
-    if (x->req->upload)
-        cli__progress_update(x->req->progress, (uint64_t)ulnow, (uint64_t)ultotal);
+    if (x->req->upload) /* ultotal is 0 until curl starts sending: the size is known */
+        cli__progress_update(x->req->progress, (uint64_t)ulnow, x->req->upload_size);
     else if (dltotal > 0)
         cli__progress_update(x->req->progress, (uint64_t)dlnow, (uint64_t)dltotal);
     return 0;

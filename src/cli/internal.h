@@ -95,12 +95,17 @@ int cli__usage_error(const char *cmd, const char *fmt, ...) __attribute__((forma
 /* ======================================================================================
  * HTTP
  * ====================================================================================== */
+#define CLI__RATE_SAMPLES 20 /* the rate shown is over the last 2 s of redraws */
 typedef struct cli__progress {
     const char *label; /* borrowed */
     bool tty;          /* draw a bar on stderr */
     int64_t start_ns;
     int64_t last_draw_ns;
     bool drawn;
+    bool complete; /* 100% drawn: nothing more to show while the server answers */
+    int nsamples;  /* ring of (time, bytes) at each redraw, for the rate */
+    int64_t sample_ns[CLI__RATE_SAMPLES];
+    uint64_t sample_bytes[CLI__RATE_SAMPLES];
 } cli__progress_t;
 
 typedef struct cli__req {
