@@ -69,6 +69,22 @@ static void media_from_row(sqlite3_stmt *s, store_media_t *m)
     m->updated_at = sqlite3_column_int64(s, 11);
 }
 
+/* After a call that referenced blob sha256 (committed by the caller, hence pinned): releases the
+ * pin; after a definitive failure (the row will never exist: no such account or item, bad
+ * input) also removes the blob if nothing else references it. After CORE_ESQL the blob stays:
+ * the caller may retry with it. c may be NULL (no connection: nothing collected). */
+static void blob_release(store_t *st, store_conn_t *c, const char *sha256, int rc)
+{
+    if (!store__sha256_valid(sha256))
+        return;
+    store__blob_unpin(st, sha256);
+    if (rc < 0 && rc != CORE_ESQL && c) {
+        char one[1][65];
+        memcpy(one[0], sha256, sizeof one[0]);
+        store__blob_gc(st, c, one, 1);
+    }
+}
+
 static int media_check(const store_media_t *m)
 {
     if (!m || !store__sha256_valid(m->sha256) || m->size < 0 || !m->kind[0])
@@ -110,8 +126,10 @@ int store_media_create(store_t *st, store_media_t *m)
         "INSERT INTO jobs(account_id, kind, media_id, state, created_at, updated_at)"
         " VALUES (?1, 'media.process', ?2, 'queued', ?3, ?3)";
     int rc = media_check(m);
-    if (rc < 0)
+    if (rc < 0) {
+        blob_release(st, NULL, m ? m->sha256 : NULL, rc);
         return rc;
+    }
     store_conn_t *c = NULL;
     sqlite3_stmt *s;
     store_media_t row = *m;
@@ -137,8 +155,8 @@ int store_media_create(store_t *st, store_media_t *m)
 out:
     if (c)
         store__rollback(c);
+    blob_release(st, c, m->sha256, rc);
     store__release(st, c);
-    store__blob_unpin(st, m->sha256);
     return rc;
 }
 
@@ -147,10 +165,14 @@ int store_media_create_text(store_t *st, store_media_t *m, const char *text, siz
     static const char sql_corpus[] =
         "INSERT INTO corpus(text, account_id, media_id, t_start, t_end) VALUES (?1, ?2, ?3, 0, 0)";
     int rc = media_check(m);
-    if (rc < 0)
+    if (rc < 0) {
+        blob_release(st, NULL, m ? m->sha256 : NULL, rc);
         return rc;
-    if (!text || text_len > INT32_MAX)
+    }
+    if (!text || text_len > INT32_MAX) {
+        blob_release(st, NULL, m->sha256, -EINVAL);
         return -EINVAL;
+    }
     store_conn_t *c = NULL;
     sqlite3_stmt *s;
     store_media_t row = *m;
@@ -176,8 +198,8 @@ int store_media_create_text(store_t *st, store_media_t *m, const char *text, siz
 out:
     if (c)
         store__rollback(c);
+    blob_release(st, c, m->sha256, rc);
     store__release(st, c);
-    store__blob_unpin(st, m->sha256);
     return rc;
 }
 
@@ -380,8 +402,10 @@ int store_artifact_put(store_t *st, const store_artifact_t *a)
         " ON CONFLICT(media_id, name) DO UPDATE SET sha256 = excluded.sha256,"
         " size = excluded.size, mime = excluded.mime, ext = excluded.ext,"
         " info_json = excluded.info_json";
-    if (!a || !a->name[0] || !store__sha256_valid(a->sha256) || a->size < 0)
+    if (!a || !a->name[0] || !store__sha256_valid(a->sha256) || a->size < 0) {
+        blob_release(st, NULL, a ? a->sha256 : NULL, -EINVAL);
         return -EINVAL;
+    }
     store_conn_t *c = NULL;
     sqlite3_stmt *s;
     char old[1][65] = {""};
@@ -419,8 +443,8 @@ int store_artifact_put(store_t *st, const store_artifact_t *a)
 out:
     if (c)
         store__rollback(c);
+    blob_release(st, c, a->sha256, rc);
     store__release(st, c);
-    store__blob_unpin(st, a->sha256);
     return rc;
 }
 

@@ -297,6 +297,15 @@ int store_open(const char *data_dir, store_t **out)
     }
     if ((rc = take_lock(st)) < 0)
         goto out;
+    /* Created here so that it (and the -wal/-shm files SQLite derives from it) is 0600: it
+     * holds password hashes. An empty file is an empty database to SQLite. */
+    int dbfd = open(st->db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (dbfd < 0) {
+        rc = -errno;
+        core_log(CORE_LOG_ERROR, "store.open", "op=create_db err=\"%s\"", core_strerror(rc));
+        goto out;
+    }
+    close(dbfd);
     if ((rc = store__tmp_sweep(st)) < 0)
         goto out;
     if ((rc = store__acquire(st, &c)) < 0)

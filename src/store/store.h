@@ -14,7 +14,22 @@
  * failure (logged once, here); other negative errno for file errors.
  *
  * Ownership: out-structs are filled by the store and released by the caller with the matching
- * *_clear(); arrays from *_list() are released with the matching *_list_free(). */
+ * *_clear(); arrays from *_list() are released with the matching *_list_free() (an empty list
+ * is a valid allocation with n 0; list_free is NULL-safe). Strings in structs passed *in* (for
+ * example store_media_create's title) are borrowed for the call.
+ *
+ * Single process: a data directory is used by one process at a time (store_open takes an
+ * exclusive lock on <data_dir>/persona.lock). That is what lets store_open treat every temp file
+ * and every running job it finds as left behind by a process that died.
+ *
+ * Durability: SQLite runs with synchronous=FULL, so a function that returned 0 has its rows on
+ * disk, like the blobs it refers to (see src/store/store.c for why not NORMAL).
+ *
+ * Blobs and rows: commit a blob (store_blob_commit / store_blob_put_file) first, then create the
+ * row that references it (store_media_create*, store_artifact_put). Between the two, the blob is
+ * protected from a concurrent delete of other items with the same content. If the row can never
+ * be created (no such account or item, bad input), that call removes the blob again unless
+ * something else references it; a blob committed and never referenced stays on disk. */
 #ifndef PERSONA_STORE_H
 #define PERSONA_STORE_H
 
@@ -26,9 +41,12 @@ typedef struct store store_t;
 
 /* Opens (creating if needed) <data_dir>/persona.db and <data_dir>/{blobs,tmp}, applies
  * migrations, removes stale temp files, and puts jobs that were running when the previous process
- * died back in the queue. Returns 0 and *out, or a negative code. */
+ * died back in the queue (with their items back to QUEUED). Returns 0 and *out, or a negative
+ * code with *out NULL: a negative errno (-ENOTDIR, -EACCES ...) for an unusable data_dir,
+ * -EBUSY when another open store holds the directory, CORE_ESQL for a database that cannot be
+ * opened or migrated (not a database, or written by a newer persona). */
 int store_open(const char *data_dir, store_t **out);
-/* Closes every connection and frees the store; NULL-safe. */
+/* Closes every connection and frees the store; NULL-safe. No call may be running on it. */
 void store_free(store_t **st);
 const char *store_data_dir(const store_t *st);
 
@@ -62,7 +80,8 @@ int store_device_by_token(store_t *st, const uint8_t token_hash[32], store_devic
 /* Devices of the account, newest first, revoked ones included. */
 int store_device_list(store_t *st, int64_t account_id, store_device_t **out, size_t *n_out);
 void store_device_list_free(store_device_t **list);
-/* Revokes the device (its token stops working). -ENOENT if not in this account. */
+/* Revokes the device (its token stops working). -ENOENT if not in this account. Revoking a
+ * revoked device succeeds and keeps the first revocation time. */
 int store_device_revoke(store_t *st, int64_t account_id, int64_t device_id);
 /* Records use; cheap, best effort (at most one write per device per minute). */
 int store_device_touch(store_t *st, int64_t device_id);
@@ -92,19 +111,24 @@ typedef struct store_media {
 void store_media_clear(store_media_t *m);
 
 /* Inserts a media row for an original whose blob is already committed, and queues its
- * media.process job, in one transaction. m->id, status, created_at are set by the store. */
+ * media.process job, in one transaction. The caller sets account_id, kind, sha256, size and
+ * optionally title, content_type, probe_json; m->id, status, created_at and updated_at are set by
+ * the store. -EINVAL for a bad kind/hash/size, -ENOENT for an account that does not exist. */
 int store_media_create(store_t *st, store_media_t *m);
-/* Inserts a text item (status READY) and its corpus entry in one transaction. */
+/* Inserts a text item (status READY) and its corpus entry (the whole text, one passage) in one
+ * transaction; no job is queued. m as for store_media_create. */
 int store_media_create_text(store_t *st, store_media_t *m, const char *text, size_t text_len);
 int store_media_get(store_t *st, int64_t account_id, int64_t media_id, store_media_t *out);
-/* Newest first; items with id < before_id (0 = from the newest); at most limit. */
+/* Newest first; items with id < before_id (0 = from the newest); at most limit (>= 1, else
+ * -EINVAL). */
 int store_media_list(store_t *st, int64_t account_id, int64_t before_id, int limit,
                      store_media_t **out, size_t *n_out);
 void store_media_list_free(store_media_t **list, size_t n);
 /* Deletes the item, its artifacts, its corpus entries and its jobs, then unlinks every blob file
  * no longer referenced by any item or artifact. -ENOENT if not in this account. */
 int store_media_delete(store_t *st, int64_t account_id, int64_t media_id);
-/* Sets status (and error for FAILED, else clears it). */
+/* Sets status (and error for FAILED, else clears it). No account check: for the job runner, not
+ * for requests. -ENOENT if there is no such item. */
 int store_media_set_status(store_t *st, int64_t media_id, store_media_status_t status,
                            const char *error);
 
@@ -120,13 +144,17 @@ typedef struct store_artifact {
 } store_artifact_t;
 void store_artifact_clear(store_artifact_t *a);
 /* Inserts or replaces the artifact named a->name of a->media_id (idempotent: a job that runs
- * again after a crash replaces, never duplicates). The blob must be committed. */
+ * again after a crash replaces, never duplicates). The blob must be committed. A replaced
+ * artifact's old blob is removed when nothing references it any more. -ENOENT if the item does
+ * not exist (deleted while its job ran). */
 int store_artifact_put(store_t *st, const store_artifact_t *a);
 int store_artifact_get(store_t *st, int64_t media_id, const char *name, store_artifact_t *out);
 int store_artifact_list(store_t *st, int64_t media_id, store_artifact_t **out, size_t *n_out);
 void store_artifact_list_free(store_artifact_t **list, size_t n);
 
 /* ==== corpus (FTS5): the persona's own words, with their source ==== */
+/* Adds one passage of item media_id; t_start/t_end are its time span in the item, in seconds
+ * (0 for text). -ENOENT unless the item exists in this account. */
 int store_corpus_add(store_t *st, int64_t account_id, int64_t media_id, double t_start,
                      double t_end, const char *text);
 /* Number of corpus entries of the account (media_id 0) or of one item. */
@@ -145,37 +173,47 @@ typedef struct store_job {
     int64_t media_id;
     int attempts;           /* including this one */
 } store_job_t;
-/* Claims the oldest queued job: marks it running and counts the attempt. A job already tried
- * max_attempts times (the process died during each) is failed instead, with its item, and the
- * next one is looked at. -ENOENT when the queue is empty. */
+/* Claims the oldest queued job: marks it running and counts the attempt, and its item
+ * PROCESSING. A job already tried max_attempts times (the process died during each) is failed
+ * instead, with its item, and the next one is looked at. -ENOENT when the queue is empty,
+ * -EINVAL for max_attempts < 1. */
 int store_job_claim(store_t *st, int max_attempts, store_job_t *out);
 /* Ends a running job in one transaction with its item: error NULL marks the job done and the
- * item READY; otherwise the job and the item FAILED with error as the reason. */
+ * item READY; otherwise the job and the item FAILED with error as the reason. -ENOENT if the job
+ * no longer exists (its item was deleted while it ran), -EINVAL if it is not running. */
 int store_job_finish(store_t *st, const store_job_t *job, const char *error);
 /* counts[state] for every state. */
 int store_job_counts(store_t *st, int64_t counts[STORE_JOB_NSTATES]);
 
 /* ==== blobs: content-addressed files ==== */
 typedef struct store_blob_writer store_blob_writer_t;
-/* Starts a new blob: a temp file under <data_dir>/tmp. */
+/* Starts a new blob: a temp file under <data_dir>/tmp (mode 0600). *out is freed by
+ * store_blob_commit or store_blob_abort. */
 int store_blob_begin(store_t *st, store_blob_writer_t **out);
-/* Appends n bytes: hashes them and writes them. Returns 0 or -errno. */
+/* Appends n bytes: hashes them and writes them. Returns 0 or -errno; after a failure every later
+ * call but abort fails the same way. -EINVAL after store_blob_finish. */
 int store_blob_write(store_blob_writer_t *w, const void *p, size_t n);
-/* Ends writing: fsyncs the temp file and computes the hash. The file is not yet visible. */
+/* Ends writing: fsyncs the temp file and computes the hash. The file is not yet visible.
+ * Calling it again returns the same hash. */
 int store_blob_finish(store_blob_writer_t *w, char sha256_out[65], int64_t *size_out);
 /* Path of the temp file, for probing before commit. Borrowed from w. */
 const char *store_blob_temp_path(const store_blob_writer_t *w);
 /* Moves a finished blob into place (atomic rename + directory fsync; if the same content exists
- * already the temp file is removed) and frees the writer. */
+ * already the temp file is removed) and frees the writer. Finishes it first if needed. Frees the
+ * writer (and removes the temp file) on failure too: *w is NULL afterwards either way. */
 int store_blob_commit(store_blob_writer_t **w);
 /* Removes the temp file and frees the writer; NULL-safe. */
 void store_blob_abort(store_blob_writer_t **w);
-/* Hashes an existing file under <data_dir>/tmp (for example one the media module wrote) and moves
- * it into the blob store. */
+/* Hashes an existing file under <data_dir>/tmp (for example one the media module wrote), fsyncs
+ * it and moves it into the blob store (or removes it when that content exists already). -EINVAL
+ * for a path that is not directly in <data_dir>/tmp (as from store_temp_path); on failure the
+ * file is left where it is, for the caller to remove. */
 int store_blob_put_file(store_t *st, const char *tmp_path, char sha256_out[65], int64_t *size_out);
 /* Path of the blob file with this hash into out. -ENOENT if it does not exist. */
 int store_blob_path(const store_t *st, const char *sha256, char *out, size_t cap);
-/* A fresh unique path under <data_dir>/tmp ending in suffix (e.g. ".m4a"); malloc'd. */
+/* A fresh unique path under <data_dir>/tmp ending in suffix (e.g. ".m4a"; NULL for none):
+ * pid, a counter and random bits. malloc'd; nothing is created. Files there are deleted by the
+ * next store_open. */
 char *store_temp_path(store_t *st, const char *suffix);
 
 #endif

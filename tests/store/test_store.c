@@ -185,7 +185,11 @@ static void test_open_migrate_reopen(void **state)
     assert_int_equal(sql_int(dir, "PRAGMA user_version"), version);
 
     char *blobs = xasprintf("%s/blobs", dir), *tmp = xasprintf("%s/tmp", dir);
+    char *db = xasprintf("%s/persona.db", dir);
     struct stat sb;
+    assert_int_equal(stat(db, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600); /* password hashes inside */
+    free(db);
     assert_int_equal(stat(blobs, &sb), 0);
     assert_true(S_ISDIR(sb.st_mode));
     assert_int_equal(stat(tmp, &sb), 0);
@@ -935,6 +939,19 @@ static void test_pinned_blob_survives_delete(void **state)
     assert_int_equal(store_blob_path(st, sha, path, sizeof path), 0);
     int64_t i2 = new_media(st, a, again, "new"); /* unpins */
     assert_int_equal(store_media_delete(st, a, i2), 0);
+    assert_int_equal(store_blob_path(st, sha, path, sizeof path), -ENOENT);
+
+    /* A blob whose row can never exist (no such account, no such item) is removed. */
+    put_blob(st, "lost upload", 11, sha);
+    store_media_t ghost = {.account_id = 4242, .kind = "audio", .size = 11};
+    memcpy(ghost.sha256, sha, 65);
+    assert_int_equal(store_media_create(st, &ghost), -ENOENT);
+    assert_int_equal(store_blob_path(st, sha, path, sizeof path), -ENOENT);
+    put_blob(st, "lost artifact", 13, sha);
+    store_artifact_t art = {.media_id = 4242, .name = "pcm", .size = 13, .mime = "audio/wav",
+                            .ext = "wav"};
+    memcpy(art.sha256, sha, 65);
+    assert_int_equal(store_artifact_put(st, &art), -ENOENT);
     assert_int_equal(store_blob_path(st, sha, path, sizeof path), -ENOENT);
     store_free(&st);
     free(dir);
