@@ -21,6 +21,7 @@
  *      recorded for inspection but nothing expires by it.
  *   4. Transitions are guarded in SQL by the state they leave (WHERE state = ...), so a
  *      transition from the wrong state changes nothing and is reported. */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -39,6 +40,35 @@ const char *store_job_state_name(store_job_state_t s)
         return state_names[s];
     return "unknown";
 }
+
+/* Debug builds: checks invariant 2 for one job inside the transaction that just moved it. */
+#ifndef NDEBUG
+static void assert_job_state(store_conn_t *c, int64_t job_id)
+{
+    static const char sql[] =
+        "SELECT j.state, m.status FROM jobs AS j LEFT JOIN media AS m ON m.id = j.media_id"
+        " WHERE j.id = ?1";
+    static const struct { const char *job, *item; } follows[] = {
+        {"queued", "queued"}, {"running", "processing"}, {"done", "ready"}, {"failed", "failed"},
+    };
+    sqlite3_stmt *s;
+    if (store__prepare(c, sql, &s) < 0)
+        return;
+    sqlite3_bind_int64(s, 1, job_id);
+    if (store__step(c, s, "assert_job_state") == 1 && sqlite3_column_type(s, 1) != SQLITE_NULL) {
+        const char *job = (const char *)sqlite3_column_text(s, 0);
+        const char *item = (const char *)sqlite3_column_text(s, 1);
+        bool ok = false;
+        for (size_t i = 0; i < sizeof follows / sizeof follows[0]; i++)
+            ok |= strcmp(job, follows[i].job) == 0 && strcmp(item, follows[i].item) == 0;
+        assert(ok && "a job's item must follow the job's state");
+        (void)ok;
+    }
+    sqlite3_reset(s);
+}
+#else
+#define assert_job_state(c, job_id) ((void)0)
+#endif
 
 int store__jobs_requeue(store_conn_t *c)
 {
@@ -152,6 +182,8 @@ int store_job_claim(store_t *st, int max_attempts, store_job_t *out)
         if ((rc = store__step(c, s, "job_claim")) < 0)
             goto out;
     }
+    if (claimed)
+        assert_job_state(c, job.id);
     /* Commit even when nothing was claimed: the give-ups above must stick. */
     if ((rc = store__commit(c)) < 0)
         goto out;
@@ -220,6 +252,7 @@ int store_job_finish(store_t *st, const store_job_t *job, const char *error)
         if ((rc = store__step(c, s, "job_finish")) < 0)
             goto out;
     }
+    assert_job_state(c, job->id);
     rc = store__commit(c);
 out:
     if (c)
