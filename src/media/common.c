@@ -194,7 +194,8 @@ int media__open_input(const char *path, AVFormatContext **out, char *err, size_t
             continue;
         if (w == 0 && media__is_image_format(fmt->iformat) && !peek_image_size(path, &w, &h))
             continue;
-        if (w * h > MEDIA_MAX_PIXELS) {
+        /* A PNG header's sizes are 32-bit each: compare without multiplying. */
+        if (w > 0 && h > MEDIA_MAX_PIXELS / w) {
             ret = media__fail(err, errcap, CORE_ELIMIT,
                               "the picture is too large (%lldx%lld; at most %lld megapixels)",
                               (long long)w, (long long)h, (long long)MEDIA_MAX_PIXELS >> 20);

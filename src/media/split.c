@@ -114,6 +114,8 @@ static int open_output(output_t *o, AVFormatContext *in, const char *out_prefix,
     ost->time_base = ist->time_base;
     ost->disposition = ist->disposition & ~AV_DISPOSITION_ATTACHED_PIC;
     av_dict_copy(&ost->metadata, ist->metadata, 0);
+    /* Keeps creation_time, location and the like that phones record. */
+    av_dict_copy(&o->fmt->metadata, in->metadata, 0);
     /* Side data carries the display matrix: a phone's portrait video stays upright. */
     for (int i = 0; i < ist->nb_side_data; i++) {
         const AVPacketSideData *sd = &ist->side_data[i];
@@ -156,10 +158,12 @@ static int write_packet(output_t *o, AVFormatContext *in, AVPacket *pkt, char *e
     int ret;
 
     if (ts != AV_NOPTS_VALUE) {
+        /* Damaged inputs can carry any 64-bit value: keep the arithmetic from overflowing. */
+        int64_t end = pkt->duration > 0 && ts < INT64_MAX - pkt->duration ? ts + pkt->duration : ts;
         if (o->first_ts == AV_NOPTS_VALUE || ts < o->first_ts)
             o->first_ts = ts;
-        if (o->end_ts == AV_NOPTS_VALUE || ts + pkt->duration > o->end_ts)
-            o->end_ts = ts + pkt->duration;
+        if (o->end_ts == AV_NOPTS_VALUE || end > o->end_ts)
+            o->end_ts = end;
     }
     av_packet_rescale_ts(pkt, ist->time_base, ost->time_base);
     pkt->stream_index = 0;
@@ -167,7 +171,8 @@ static int write_packet(output_t *o, AVFormatContext *in, AVPacket *pkt, char *e
     /* Muxers refuse a dts that does not increase; damaged inputs (or a coarser output time base)
      * can produce one. */
     if (pkt->dts != AV_NOPTS_VALUE) {
-        if (o->last_dts != AV_NOPTS_VALUE && pkt->dts <= o->last_dts) {
+        if (o->last_dts != AV_NOPTS_VALUE && pkt->dts <= o->last_dts &&
+            o->last_dts < INT64_MAX - 1) {
             pkt->dts = o->last_dts + 1;
             if (pkt->pts != AV_NOPTS_VALUE && pkt->pts < pkt->dts)
                 pkt->pts = pkt->dts;
@@ -203,7 +208,8 @@ static int finish_output(output_t *o, AVFormatContext *in, char *err, size_t err
                            o->file->path, media__averr_str(ret, msg, sizeof msg));
     o->file->duration = o->first_ts == AV_NOPTS_VALUE
                             ? 0
-                            : media__seconds(o->end_ts - o->first_ts, ist->time_base);
+                            : media__seconds(o->end_ts, ist->time_base) -
+                                  media__seconds(o->first_ts, ist->time_base);
     o->file->present = true;
     return 0;
 }

@@ -356,7 +356,9 @@ int media_thumbnail(const char *in_path, const char *out_jpeg, int max_side, cha
         in->duration != AV_NOPTS_VALUE && in->duration > 0) {
         const AVStream *st = in->streams[index];
         int64_t at = av_rescale(in->duration, 1, 10);
-        int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+        int64_t start = st->start_time != AV_NOPTS_VALUE && llabs(st->start_time) < INT64_MAX / 4
+                            ? st->start_time
+                            : 0;
         if (at > 5 * (int64_t)AV_TIME_BASE)
             at = 5 * (int64_t)AV_TIME_BASE;
         target = start + av_rescale_q(at, AV_TIME_BASE_Q, st->time_base);
