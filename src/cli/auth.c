@@ -389,11 +389,12 @@ int cli__cmd_whoami(cli__ctx_t *ctx, int argc, char **argv) {
     int status = CLI_EXIT_FAIL;
     if (cli__call(ctx, "GET", "/v1/me", NULL, true, &resp) == 0) {
         char name[128];
+        const char *user = cli__jstr(resp.json, "username", NULL);
         if (ctx->json)
             cli__print_json(resp.json);
         else
-            printf("%s (account %lld, device %lld) on %s\n",
-                   cli__clean(cli__jstr(resp.json, "username", "?"), 0, name, sizeof name),
+            printf("%s%saccount %lld, device %lld on %s\n",
+                   user ? cli__clean(user, 0, name, sizeof name) : "", user ? ": " : "",
                    (long long)cli__jint(resp.json, "account_id", 0),
                    (long long)cli__jint(resp.json, "device_id", 0), ctx->server);
         status = CLI_EXIT_OK;

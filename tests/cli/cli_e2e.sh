@@ -63,7 +63,8 @@ jget() { head -n 1 "$TMP/out" | python3 -c "import json,sys; j=json.load(sys.std
 
 # ---- start personad -------------------------------------------------------------------------
 step "start personad"
-"$PERSONAD" --port 0 --data-dir "$TMP/data" --signup open >"$TMP/personad.out" \
+# personad reads PERSONA_* too (PERSONA_CONFIG is its own config file): keep the client's out
+env -u PERSONA_CONFIG "$PERSONAD" --port 0 --data-dir "$TMP/data" --signup open >"$TMP/personad.out" \
     2>"$TMP/personad.log" &
 PID=$!
 URL=
