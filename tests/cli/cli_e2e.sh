@@ -24,6 +24,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 
 step() { echo "== $*"; }
 fail() {
