@@ -327,11 +327,11 @@ static void on_body(srv_req_t *r, const void *in, size_t len)
 
 static void on_body_done(srv_req_t *r)
 {
-    if (r->resp_ready || !r->route || r->inflight > 0)
+    if (r->resp_ready || !r->route)
         return;
     if (r->route->flags & SRV_UPLOAD)
-        srv_upload_body_done(r);
-    else if (r->route->flags & SRV_JSON_BODY && r->content_length > 0)
+        srv_upload_body_done(r); /* the upload's own state decides when to finish */
+    else if (r->route->flags & SRV_JSON_BODY && r->content_length > 0 && r->inflight == 0)
         server_dispatch(r, run_handler, SRV_DONE_RESPONSE);
 }
 

@@ -241,6 +241,10 @@ static void maybe_finish(srv_req_t *r)
     if (!idle)
         return;
     u->finishing = true;
+    if (u->paused) { /* the answer needs WRITEABLE, which lws withholds while reads pause */
+        u->paused = false;
+        server_resume_rx(r);
+    }
     server_dispatch(r, finish_task, SRV_DONE_RESPONSE);
 }
 
@@ -295,8 +299,14 @@ void srv_upload_on_complete(srv_req_t *r, int kind)
     srv_upload_t *u = r->upload;
     if (kind == SRV_DONE_UPLOAD_BEGUN) {
         if (r->resp.status != 0) {
-            /* Refused before the body was read: answer and close the connection. */
+            /* Refused before the body was read: answer and close the connection. lws delivers
+             * no WRITEABLE callback while reads are paused, so reads resume (and the body is
+             * discarded) until the answer is out. */
             r->close_after = r->content_length > 0;
+            if (u->paused) {
+                u->paused = false;
+                server_resume_rx(r);
+            }
             server_respond(r);
             return;
         }
