@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make_media.sh OUTDIR — makes the media fixtures every test that needs media shares, with the
-# ffmpeg CLI: short clips in each container we accept, still images (colour, greyscale, alpha),
-# and bad inputs (truncated, random, empty, text). Idempotent: does nothing when OUTDIR/.done
-# exists and is newer than this script; .done is written last, so an interrupted run starts over.
+# ffmpeg CLI: short clips in each container we accept, still images (colour, greyscale, alpha,
+# CMYK), and bad inputs (truncated, random, empty, text). Idempotent: does nothing when
+# OUTDIR/.done exists and is newer than this script; .done is written last, so an interrupted run
+# starts over.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -61,6 +62,9 @@ run ff -f lavfi -i "testsrc=size=1280x720:rate=25:duration=60" \
     -c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 50 -c:a aac -ac 2 -b:a 64k \
     -shortest "$out/long.mp4"
 
+# CMYK JPEG (Adobe, inverted), which FFmpeg's CLI cannot make: a committed 200x150 picture of
+# cyan, magenta, yellow and black quadrants, made once with libjpeg.
+cp "$(dirname "$self")/cmyk.jpg" "$out/cmyk.jpg"
 head -c 65536 /dev/urandom >"$out/random.mp4"
 : >"$out/empty.bin"
 printf '%s\n' "Notes from the garden, written on a Sunday." \

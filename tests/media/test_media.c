@@ -160,6 +160,7 @@ static const expect_t good[] = {
     {"still.jpg", NULL, true, false, true, "mjpeg", 640, 480, 0, NULL, 0, 0, -1},
     {"gray.png", "png_pipe", true, false, true, "png", 320, 240, 0, NULL, 0, 0, -1},
     {"alpha.png", "png_pipe", true, false, true, "png", 320, 240, 0, NULL, 0, 0, -1},
+    {"cmyk.jpg", NULL, true, false, true, "mjpeg", 200, 150, 0, NULL, 0, 0, -1},
 };
 
 static bool has_token(const char *list, const char *tok)
@@ -505,6 +506,47 @@ static void test_thumbnail(void **state)
         xfree(&in);
         xfree(&out);
     }
+}
+
+/* The colour of pixel (x, y) of an image, as the ffmpeg CLI decodes it. */
+static void pixel_rgb(const char *path, int x, int y, unsigned char rgb[3])
+{
+    /* 2x2: a 1-pixel crop of a 4:2:0 picture has no chroma. */
+    char *cmd = xasprintf("ffmpeg -nostdin -v error -i '%s' -vf crop=2:2:%d:%d -f rawvideo "
+                          "-pix_fmt rgb24 -",
+                          path, x, y);
+    unsigned char px[12];
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fread(px, 1, sizeof px, p), sizeof px);
+    assert_int_equal(pclose(p), 0);
+    memcpy(rgb, px, 3);
+    xfree(&cmd);
+}
+
+/* A CMYK JPEG (cyan, magenta / yellow, black quadrants) comes out in the right colours. */
+static void test_thumbnail_cmyk(void **state)
+{
+    (void)state;
+    char *in = fixture("cmyk.jpg");
+    char *out = tmp_path("cmyk-thumb.jpg");
+    char err[256] = "";
+    unsigned char c[3], m[3], yl[3], k[3];
+    int ret = media_thumbnail(in, out, 100, err, sizeof err);
+    if (ret != 0)
+        fail_msg("thumbnail: %d %s", ret, err);
+    check_jpeg(out, 100, 100, 75);
+    pixel_rgb(out, 20, 15, c);
+    pixel_rgb(out, 80, 15, m);
+    pixel_rgb(out, 20, 60, yl);
+    pixel_rgb(out, 80, 60, k);
+    assert_true(c[0] < 60 && c[1] > 190 && c[2] > 190);
+    assert_true(m[0] > 190 && m[1] < 60 && m[2] > 190);
+    assert_true(yl[0] > 190 && yl[1] > 190 && yl[2] < 60);
+    assert_true(k[0] < 40 && k[1] < 40 && k[2] < 40);
+    unlink(out);
+    xfree(&in);
+    xfree(&out);
 }
 
 static void test_thumbnail_no_picture(void **state)
@@ -907,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_pcm16k),
         cmocka_unit_test(test_pcm16k_no_audio),
         cmocka_unit_test(test_thumbnail),
+        cmocka_unit_test(test_thumbnail_cmyk),
         cmocka_unit_test(test_thumbnail_no_picture),
         cmocka_unit_test(test_thumbnail_exif_orientation),
         cmocka_unit_test(test_bad_inputs),
