@@ -28,7 +28,8 @@ typedef struct media_probe {
     bool has_video;         /* a real video stream (not cover art) */
     bool has_audio;
     bool is_image;          /* a still picture: image2/png/jpeg pipe demuxers, single frame */
-    /* first video stream (or the picture) */
+    /* first video stream (or the picture); width and height as coded, before any rotation the
+     * container asks for (a portrait phone video reads 1920x1080 here) */
     char video_codec[32];
     int width, height;
     double fps;             /* average frame rate; 0 for images */
@@ -45,7 +46,10 @@ int media_probe_file(const char *path, media_probe_t *out, char *err, size_t err
  * "audio": has an audio stream and no video; "image": a still picture). Returns 0 or
  * CORE_EBADMEDIA with a reason in err. */
 int media_probe_check_kind(const media_probe_t *p, const char *kind, char *err, size_t errcap);
-/* The probe as a JSON object text (malloc'd; caller frees). */
+/* The probe as a JSON object text (malloc'd; caller frees): the "probe" object of docs/api.md,
+ * {"container","duration" (null for an image),"bit_rate","streams","video":{codec,width,height,
+ * fps} (absent without video),"audio":{codec,sample_rate,channels} (absent without audio),
+ * "image":true|false}. */
 char *media_probe_to_json(const media_probe_t *p);
 
 /* One output file of media_split(). */
@@ -64,7 +68,8 @@ typedef struct media_track_file {
  * otherwise .mka; H.264/HEVC/MPEG-4/AV1 -> .mp4, VP8/VP9 -> .webm, otherwise .mkv). Output paths
  * are out_prefix + ".audio." + ext and out_prefix + ".video." + ext. A missing track leaves its
  * struct with present = false. Timestamps start at the original's. On failure, removes whatever
- * it wrote. */
+ * it wrote. A still image or cover art is not a video track: a picture alone gives
+ * CORE_EBADMEDIA. */
 int media_split(const char *in_path, const char *out_prefix, media_track_file_t *audio,
                 media_track_file_t *video, char *err, size_t errcap);
 
@@ -74,9 +79,10 @@ int media_split(const char *in_path, const char *out_prefix, media_track_file_t 
 int media_decode_pcm16k(const char *in_path, const char *out_wav, double *duration_out, char *err,
                         size_t errcap);
 
-/* Writes a JPEG thumbnail of at most max_side pixels on its longer side: for a video, a frame
- * about 10% in (at most 5 s); for an image, the image itself (EXIF orientation applied when the
- * container states it). On failure, removes out_jpeg. */
+/* Writes a JPEG thumbnail of at most max_side pixels on its longer side (never enlarged;
+ * max_side 16..4096, else -EINVAL): for a video, a frame about 10% in (at most 5 s); for an
+ * image, the image itself; for audio with cover art, the cover. Turned upright by a video's
+ * display matrix or a JPEG's EXIF orientation. On failure, removes out_jpeg. */
 int media_thumbnail(const char *in_path, const char *out_jpeg, int max_side, char *err,
                     size_t errcap);
 

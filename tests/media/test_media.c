@@ -549,6 +549,45 @@ static void test_thumbnail_cmyk(void **state)
     xfree(&out);
 }
 
+/* A phone's portrait video: landscape frames with a display matrix. The thumbnail is upright
+ * (as the ffmpeg CLI shows it) and the separated video keeps the matrix. */
+static void test_rotated_video(void **state)
+{
+    (void)state;
+    char *src = fixture("clip.mp4");
+    char *in = tmp_path("rotated.mp4");
+    char *jpg = tmp_path("rotated-video.jpg");
+    char *prefix = tmp_path("rotated");
+    char *cmd = xasprintf("ffmpeg -nostdin -loglevel error -y -i '%s' -c copy "
+                          "-metadata:s:v:0 rotate=90 '%s'",
+                          src, in);
+    assert_int_equal(system(cmd), 0);
+    xfree(&cmd);
+    char err[256] = "";
+    int ret = media_thumbnail(in, jpg, 320, err, sizeof err);
+    if (ret != 0)
+        fail_msg("thumbnail: %d %s", ret, err);
+    check_jpeg(jpg, 320, 240, 320);
+
+    media_track_file_t a, v;
+    ret = media_split(in, prefix, &a, &v, err, sizeof err);
+    if (ret != 0)
+        fail_msg("split: %d %s", ret, err);
+    cmd = xasprintf("ffprobe -v error -show_entries stream_side_data=rotation -of csv=p=0 '%s' "
+                    "| grep -qx -- '-\\?90'",
+                    v.path);
+    assert_int_equal(system(cmd), 0);
+    xfree(&cmd);
+    unlink(a.path);
+    unlink(v.path);
+    unlink(jpg);
+    unlink(in);
+    xfree(&src);
+    xfree(&in);
+    xfree(&jpg);
+    xfree(&prefix);
+}
+
 static void test_thumbnail_no_picture(void **state)
 {
     (void)state;
@@ -950,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_pcm16k_no_audio),
         cmocka_unit_test(test_thumbnail),
         cmocka_unit_test(test_thumbnail_cmyk),
+        cmocka_unit_test(test_rotated_video),
         cmocka_unit_test(test_thumbnail_no_picture),
         cmocka_unit_test(test_thumbnail_exif_orientation),
         cmocka_unit_test(test_bad_inputs),
