@@ -22,7 +22,7 @@ static volatile sig_atomic_t echo_off;
 
 static void restore_echo_and_die(int sig) {
     if (echo_off)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -57,12 +57,12 @@ static int prompt(const char *label, bool secret, char *buf, size_t cap) {
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
         echo_off = 1;
-        changed = tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio) == 0;
+        changed = tcsetattr(STDIN_FILENO, TCSANOW, &tio) == 0;
     }
     int rc = read_line(stdin, buf, cap);
     if (secret && echo_off) {
         if (changed)
-            tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
         echo_off = 0;
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);

@@ -242,7 +242,7 @@ static void print_scalar(const json_t *v) {
 static void print_object(const char *label, const json_t *o, int indent) {
     const char *k;
     json_t *v;
-    printf("%*s%-*s", indent, "", 10 - indent > 1 ? 10 - indent : 1, label);
+    printf("%*s%-*s", indent, "", 13 - indent > 1 ? 13 - indent : 1, label);
     bool first = true;
     json_object_foreach((json_t *)o, k, v) {
         if (json_is_object(v) || json_is_array(v))

@@ -282,6 +282,17 @@ expect 1 "$P" --token "$OLD" whoami
 err_has "HTTP 401"
 expect 0 "$P" logout
 
+step "login on a terminal (prompts, password without echo)"
+if command -v script >/dev/null; then
+    printf 'alice\ncorrect horse battery\n' |
+        script -qec "'$P' login" "$TMP/typescript-login" >/dev/null ||
+        fail "terminal login failed: $(cat "$TMP/typescript-login")"
+    grep -q 'Username: ' "$TMP/typescript-login" || fail "no username prompt"
+    grep -q 'Password: ' "$TMP/typescript-login" || fail "no password prompt"
+    grep -q '^token = pst_' "$PERSONA_CONFIG" || fail "terminal login stored no token"
+    expect 0 "$P" whoami
+fi
+
 step "config file errors"
 printf 'server = %s\nthis line is wrong\n' "$URL" >"$TMP/bad.config"
 expect 1 "$P" --config "$TMP/bad.config" media
