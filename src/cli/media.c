@@ -242,14 +242,12 @@ static void print_scalar(const json_t *v) {
 static void print_object(const char *label, const json_t *o, int indent) {
     const char *k;
     json_t *v;
-    printf("%*s%-*s", indent, "", 13 - indent > 1 ? 13 - indent : 1, label);
-    bool first = true;
+    printf("%*s%-*s", indent, "", 12 - indent > 1 ? 12 - indent : 1, label);
     json_object_foreach((json_t *)o, k, v) {
         if (json_is_object(v) || json_is_array(v))
             continue;
-        printf("%s%s=", first ? " " : " ", k);
+        printf(" %s=", k);
         print_scalar(v);
-        first = false;
     }
     putchar('\n');
     json_object_foreach((json_t *)o, k, v) {
