@@ -178,7 +178,7 @@ void config_print_help(FILE *out)
             "The persona backend: REST API, WebSocket hub and media processing on one port.\n"
             "Settings come from defaults, the config file (key = value lines), PERSONA_KEY\n"
             "environment variables and flags, in rising precedence.\n\n"
-            "  --config FILE                 config file (env PERSONA_CONFIG)\n"
+            "  --config FILE                 config file (env PERSONAD_CONFIG)\n"
             "  --help, --version\n\n");
     for (size_t i = 0; i < NOPTS; i++) {
         char flag[48];
@@ -224,7 +224,7 @@ int config_load(config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
         if (opt_set(cfg, &options[i], options[i].def, "default", err) < 0)
             return -EINVAL;
 
-    const char *file = getenv("PERSONA_CONFIG");
+    const char *file = getenv("PERSONAD_CONFIG");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             config_print_help(out);

@@ -1,5 +1,5 @@
 /* config: personad's settings. Sources in rising precedence: built-in defaults, a `key = value`
- * file (--config FILE or PERSONA_CONFIG), PERSONA_<KEY> environment variables, command-line flags
+ * file (--config FILE or PERSONAD_CONFIG; the client owns PERSONA_CONFIG), PERSONA_<KEY> environment variables, command-line flags
  * (--key value or --key=value; dashes and underscores are interchangeable). Every key is listed
  * with its default by `personad --help` and in docs/config.md. */
 #ifndef PERSONA_CONFIG_H

@@ -476,6 +476,28 @@ static void on_closed(srv_pss_t *pss)
         req_free(r);
 }
 
+/* Upgrades: lws would switch to h2c (HTTP/2 in clear text) on request, and its HTTP/2 lacks
+ * later upstream fixes, so it is refused with a plain HTTP/1.1 answer and the connection closed.
+ * lws cannot be told to ignore the header and serve the request as HTTP/1.1. WebSocket
+ * upgrades are refused the same way until the event hub serves them. */
+static int refuse_upgrade(struct lws *wsi, const char *what)
+{
+    static const char body[] =
+        "{\"error\":{\"code\":\"upgrade_refused\",\"message\":\"This server speaks HTTP/1.1 "
+        "only: send the request again without an Upgrade header.\"}}\n";
+    unsigned char buf[LWS_PRE + 1024];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    core_log(CORE_LOG_INFO, "http.upgrade_refused", "upgrade=%.32s", what ? what : "-");
+    if (lws_add_http_common_headers(wsi, 400, "application/json", sizeof body - 1, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    memcpy(start, body, sizeof body - 1);
+    lws_write(wsi, start, sizeof body - 1, LWS_WRITE_HTTP_FINAL);
+    return -1;
+}
+
 /* ======================================================================================
  * the lws protocol callback
  * ====================================================================================== */
@@ -485,14 +507,18 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 {
     srv_pss_t *pss = user;
     server_t *s = lws_context_user(lws_get_context(wsi));
-    switch (reason) {
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
         if (s)
             drain_completions(s);
         return 0;
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* No h2c and (until the event hub) no websocket upgrades on this protocol. */
-        return strcmp((const char *)in, "websocket") == 0 ? 0 : 1;
+    }
+    if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE)
+        return refuse_upgrade(wsi, in);
+    /* lws calls some reasons (a connection that never became a request) without per-session
+     * data. */
+    if (!pss)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    switch (reason) {
     case LWS_CALLBACK_HTTP:
         if (pss->req) /* a pipelined request before the previous answer was sent */
             return -1;
