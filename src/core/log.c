@@ -65,6 +65,10 @@ const char *core_log_quote(const char *s, char *out, size_t cap)
         snprintf(out, cap, "%s", s);
         return out;
     }
+    if (cap < 3) { /* not even "" fits */
+        out[0] = '\0';
+        return out;
+    }
     size_t o = 0;
     out[o++] = '"';
     for (const char *p = s; *p && o + 3 < cap; p++) {
