@@ -26,13 +26,19 @@ int64_t core_mono_ns(void)
 
 void core_iso8601(int64_t ms, char out[32])
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
+    /* Floor division, so times before the epoch get a positive millisecond field. */
+    int64_t sec = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        sec--;
+    }
+    time_t s = (time_t)sec;
+    struct tm tm = {0}; /* stays zero if gmtime_r fails on an absurd year */
     gmtime_r(&s, &tm);
     /* Fields are clamped to their ranges so the result always fits in 32 bytes. */
     snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
              (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-             tm.tm_sec % 100, (int)(ms % 1000));
+             tm.tm_sec % 100, (int)frac);
 }
 
 bool core_utf8_valid(const void *buf, size_t len)
