@@ -23,7 +23,7 @@ build-san: bootstrap
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 
 run: build
-	@scripts/run.sh $(BUILD) $(PORT)
+	@PERSONAD_FLAGS="$(PERSONAD_FLAGS)" scripts/run.sh $(BUILD) $(PORT)
 
 test: build build-san
 	@echo "== tests (release build) =="

@@ -219,6 +219,8 @@ void srv_h_device_list(srv_req_t *r)
 void srv_h_device_revoke(srv_req_t *r)
 {
     int rc = store_device_revoke(r->srv->st, r->account_id, r->path_id);
+    if (rc == 0)
+        srv_token_cache_forget_device(r->srv->tokens, r->path_id);
     if (rc == -ENOENT)
         srv_reply_error(r, 404, "not_found", "No such device.");
     else if (rc < 0)

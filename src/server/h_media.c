@@ -7,57 +7,106 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *json_or_null(const char *text)
+/* JSON text written by hand rather than through jansson: these are the hottest answers, and the
+ * probe and artifact facts are stored as JSON text already (written by our own code), so they go
+ * in as they are instead of being parsed and printed again. */
+
+/* Appends s as a JSON string, or null. */
+static void put_str(core_buf_t *b, const char *s)
 {
-    if (!text)
-        return json_null();
-    json_t *v = json_loads(text, 0, NULL);
-    return v ? v : json_null();
+    static const char hex[] = "0123456789abcdef";
+    if (!s) {
+        core_buf_puts(b, "null");
+        return;
+    }
+    core_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        core_buf_append(b, run, (size_t)((const char *)p - run));
+        char esc[7] = {'\\', (char)*p, 0};
+        size_t n = 2;
+        switch (*p) {
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '"': case '\\': break;
+        default:
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[*p >> 4], esc[5] = hex[*p & 15];
+            n = 6;
+        }
+        core_buf_append(b, esc, n);
+        run = (const char *)p + 1;
+    }
+    core_buf_puts(b, run);
+    core_buf_append(b, "\"", 1);
 }
 
-json_t *srv_media_json(server_t *s, const store_media_t *m, bool with_artifacts)
+static void put_raw(core_buf_t *b, const char *json)
 {
-    json_t *o = json_pack("{s:I, s:s, s:s?, s:s, s:I, s:s?, s:s, s:s?, s:I, s:I}", "id",
-                          (json_int_t)m->id, "kind", m->kind, "title", m->title, "sha256",
-                          m->sha256, "size", (json_int_t)m->size, "content_type", m->content_type,
-                          "status", store_media_status_name(m->status), "error", m->error,
-                          "created_at", (json_int_t)m->created_at, "updated_at",
-                          (json_int_t)m->updated_at);
-    if (!o)
-        return json_object();
-    json_object_set_new(o, "probe", json_or_null(m->probe_json));
-    if (!with_artifacts)
-        return o;
-    json_t *arr = json_array();
-    store_artifact_t *list = NULL;
-    size_t n = 0;
-    if (store_artifact_list(s->st, m->id, &list, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            const store_artifact_t *a = &list[i];
-            char url[96];
-            snprintf(url, sizeof url, "/v1/media/%lld/%s", (long long)m->id, a->name);
-            json_t *ao = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "name", a->name, "size",
-                                   (json_int_t)a->size, "mime", a->mime, "ext", a->ext, "sha256",
-                                   a->sha256, "url", url);
-            if (ao) {
-                json_object_set_new(ao, "info", json_or_null(a->info_json));
-                json_array_append_new(arr, ao);
+    core_buf_puts(b, json && *json ? json : "null");
+}
+
+void srv_media_json_write(core_buf_t *b, server_t *s, const store_media_t *m, bool with_artifacts)
+{
+    core_buf_printf(b, "{\"id\":%lld,\"kind\":", (long long)m->id);
+    put_str(b, m->kind);
+    core_buf_puts(b, ",\"title\":");
+    put_str(b, m->title);
+    core_buf_printf(b, ",\"sha256\":\"%s\",\"size\":%lld,\"content_type\":", m->sha256,
+                    (long long)m->size);
+    put_str(b, m->content_type);
+    core_buf_printf(b, ",\"status\":\"%s\",\"error\":", store_media_status_name(m->status));
+    put_str(b, m->error);
+    core_buf_printf(b, ",\"created_at\":%lld,\"updated_at\":%lld,\"probe\":",
+                    (long long)m->created_at, (long long)m->updated_at);
+    put_raw(b, m->probe_json);
+    if (with_artifacts) {
+        core_buf_puts(b, ",\"artifacts\":[");
+        store_artifact_t *list = NULL;
+        size_t n = 0;
+        if (store_artifact_list(s->st, m->id, &list, &n) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                const store_artifact_t *a = &list[i];
+                core_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+                put_str(b, a->name);
+                core_buf_printf(b, ",\"size\":%lld,\"mime\":", (long long)a->size);
+                put_str(b, a->mime);
+                core_buf_puts(b, ",\"ext\":");
+                put_str(b, a->ext);
+                core_buf_printf(b, ",\"sha256\":\"%s\",\"url\":\"/v1/media/%lld/", a->sha256,
+                                (long long)m->id);
+                core_buf_puts(b, a->name);
+                core_buf_puts(b, "\",\"info\":");
+                put_raw(b, a->info_json);
+                core_buf_puts(b, "}");
             }
+            store_artifact_list_free(&list, n);
         }
-        store_artifact_list_free(&list, n);
+        core_buf_puts(b, "]");
     }
-    json_object_set_new(o, "artifacts", arr);
-    return o;
+    core_buf_puts(b, "}");
+}
+
+void srv_reply_media(srv_req_t *r, int status, const store_media_t *m, bool with_artifacts)
+{
+    core_buf_t b;
+    core_buf_init(&b);
+    srv_media_json_write(&b, r->srv, m, with_artifacts);
+    core_buf_puts(&b, "\n");
+    size_t n = b.len;
+    srv_reply_text(r, status, "application/json", core_buf_steal(&b), n);
 }
 
 void srv_h_media_list(srv_req_t *r)
 {
     int64_t before = 0;
     int limit = 50;
-    const char *b = srv_query(r, "before"), *l = srv_query(r, "limit");
+    const char *bq = srv_query(r, "before"), *l = srv_query(r, "limit");
     uint64_t v;
-    if (b) {
-        if (core_parse_u64(b, strlen(b), &v) < 0) {
+    if (bq) {
+        if (core_parse_u64(bq, strlen(bq), &v) < 0) {
             srv_reply_error(r, 400, "invalid_field", "'before' must be a media id.");
             return;
         }
@@ -76,12 +125,21 @@ void srv_h_media_list(srv_req_t *r)
         srv_reply_error(r, 500, "internal", "Could not list the media.");
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, srv_media_json(r->srv, &list[i], false));
-    json_t *next = n == (size_t)limit && n > 0 ? json_integer(list[n - 1].id) : json_null();
+    core_buf_t b;
+    core_buf_init(&b);
+    core_buf_puts(&b, "{\"media\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            core_buf_puts(&b, ",");
+        srv_media_json_write(&b, r->srv, &list[i], false);
+    }
+    if (n == (size_t)limit && n > 0)
+        core_buf_printf(&b, "],\"next_before\":%lld}\n", (long long)list[n - 1].id);
+    else
+        core_buf_puts(&b, "],\"next_before\":null}\n");
     store_media_list_free(&list, n);
-    srv_reply_json(r, 200, json_pack("{s:o, s:o}", "media", arr, "next_before", next));
+    size_t len = b.len;
+    srv_reply_text(r, 200, "application/json", core_buf_steal(&b), len);
 }
 
 void srv_h_media_get(srv_req_t *r)
@@ -96,7 +154,7 @@ void srv_h_media_get(srv_req_t *r)
         srv_reply_error(r, 500, "internal", "Could not read the media item.");
         return;
     }
-    srv_reply_json(r, 200, srv_media_json(r->srv, &m, true));
+    srv_reply_media(r, 200, &m, true);
     store_media_clear(&m);
 }
 

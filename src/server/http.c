@@ -24,8 +24,11 @@ struct srv_done {
     struct srv_done *next;
 };
 
+/* Per connection (lws zeroes it when the connection opens; it lives across keep-alive
+ * requests). */
 typedef struct srv_pss {
     srv_req_t *req;
+    char peer[64]; /* the client's address, looked up once per connection */
 } srv_pss_t;
 
 /* ======================================================================================
@@ -174,6 +177,19 @@ void server_respond(srv_req_t *r)
     }
 }
 
+void server_send_continue(srv_req_t *r)
+{
+    /* lws 4.1 never sends it; curl and other clients wait a second for it on large bodies. The
+     * socket has had nothing written on this request yet, so this tiny write completes. */
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    unsigned char buf[LWS_PRE + sizeof cont];
+    if (!r->wsi || !r->expect_continue)
+        return;
+    r->expect_continue = false;
+    memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+    lws_write(r->wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP_HEADERS);
+}
+
 void server_pause_rx(srv_req_t *r)
 {
     if (r->wsi) {
@@ -235,7 +251,15 @@ static int on_http(server_t *s, struct lws *wsi, srv_pss_t *pss, const char *uri
     r->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 1024);
     r->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, 256);
     r->range = copy_header(wsi, WSI_TOKEN_HTTP_RANGE, 256);
-    lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
+    if (!pss->peer[0])
+        lws_get_peer_simple(wsi, pss->peer, sizeof pss->peer);
+    memcpy(r->peer, pss->peer, sizeof r->peer);
+    r->expect_continue = false;
+    char expect[32];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+        lws_hdr_copy(wsi, expect, sizeof expect, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+        !strcasecmp(expect, "100-continue"))
+        r->expect_continue = true;
     if (!strcmp(r->method, "HEAD")) {
         r->head = true;
         snprintf(r->method, sizeof r->method, "GET");
@@ -363,16 +387,27 @@ static int64_t resp_length(const srv_resp_t *resp)
     return resp->fd >= 0 ? resp->file_len : (int64_t)resp->body_len;
 }
 
-static int write_headers(struct lws *wsi, srv_req_t *r)
+/* Headers, and with them the whole body when it is small, in one write: one syscall and one TCP
+ * segment for most answers. Content-Length is added by hand rather than through
+ * lws_add_http_common_headers, so lws keeps no byte count of its own that a combined write would
+ * confuse. Sets *body_done when the body went out too. */
+#define SRV_INLINE_BODY 8192
+static int write_headers(struct lws *wsi, srv_req_t *r, bool *body_done)
 {
-    unsigned char buf[LWS_PRE + 2048];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    static unsigned char buf[LWS_PRE + 4096 + SRV_INLINE_BODY]; /* loop thread only */
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + LWS_PRE + 4096 - 1;
     srv_resp_t *resp = &r->resp;
     const char *ctype = resp->content_type[0] ? resp->content_type : "application/json";
-    uint64_t len = (uint64_t)resp_length(resp);
-    if (lws_add_http_common_headers(wsi, (unsigned)resp->status, ctype, len, &p, end))
-        return -1;
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:",
+    int64_t len = resp_length(resp);
+    char num[24];
+    int numlen = snprintf(num, sizeof num, "%lld", (long long)len);
+    *body_done = false;
+    if (lws_add_http_header_status(wsi, (unsigned)resp->status, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)ctype, (int)strlen(ctype), &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+                                     (const unsigned char *)num, numlen, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:",
                                     (const unsigned char *)r->id, (int)strlen(r->id), &p, end))
         return -1;
     for (int i = 0; i < resp->n_extra; i++) {
@@ -386,9 +421,20 @@ static int write_headers(struct lws *wsi, srv_req_t *r)
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
                                      &p, end))
         return -1;
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
+    if (lws_finalize_http_header(wsi, &p, end))
         return -1;
-    r->bytes_out += (uint64_t)(p - start);
+    size_t hlen = (size_t)(p - start);
+    if (resp->fd < 0 && (r->head || resp->body_len <= SRV_INLINE_BODY)) {
+        size_t blen = r->head ? 0 : resp->body_len;
+        if (blen)
+            memcpy(p, resp->body, blen);
+        *body_done = true;
+        r->body_sent = blen;
+        hlen += blen;
+    }
+    if (lws_write(wsi, start, hlen, LWS_WRITE_HTTP_HEADERS) < (int)hlen)
+        return -1;
+    r->bytes_out += hlen;
     return 0;
 }
 
@@ -414,7 +460,7 @@ static int write_body(struct lws *wsi, srv_req_t *r)
             memcpy(buf + LWS_PRE, resp->body + r->body_sent, n);
         }
         bool last = (int64_t)n == left;
-        if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n)
             return -1;
         r->bytes_out += n;
         if (resp->fd >= 0)
@@ -437,9 +483,10 @@ static int on_writeable(struct lws *wsi, srv_pss_t *pss)
         return 0;
     if (!r->headers_sent) {
         r->headers_sent = true;
-        if (write_headers(wsi, r) < 0)
+        bool body_done = false;
+        if (write_headers(wsi, r, &body_done) < 0)
             return -1;
-        if (r->head || resp_length(&r->resp) > 0) {
+        if (!body_done) {
             lws_callback_on_writable(wsi);
             return 0;
         }
@@ -580,6 +627,7 @@ int server_new(const config_t *cfg, server_t **out)
         goto fail;
     }
     s->metrics = srv_metrics_new();
+    s->tokens = srv_token_cache_new();
     s->limit_user = auth_limiter_new(cfg->login_max_failures, cfg->login_window_s);
     s->limit_addr = auth_limiter_new(cfg->login_max_failures_addr, cfg->login_window_s);
     int nreq = cfg->request_threads > 0 ? cfg->request_threads : core_ncpu();
@@ -677,6 +725,7 @@ void server_free(server_t **ps)
     auth_limiter_free(&s->limit_user);
     auth_limiter_free(&s->limit_addr);
     srv_metrics_free(&s->metrics);
+    srv_token_cache_free(&s->tokens);
     pthread_mutex_destroy(&s->done_mu);
     free(s);
     *ps = NULL;

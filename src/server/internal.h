@@ -67,6 +67,7 @@ typedef struct srv_resp {
 } srv_resp_t;
 
 typedef struct srv_metrics srv_metrics_t;
+typedef struct srv_token_cache srv_token_cache_t;
 
 struct server {
     const config_t *cfg;
@@ -75,6 +76,7 @@ struct server {
     core_pool_t *pool;
     auth_limiter_t *limit_user, *limit_addr;
     srv_metrics_t *metrics;
+    srv_token_cache_t *tokens;
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     int port;
@@ -104,6 +106,7 @@ struct srv_req {
     char peer[64];
     uint64_t content_length;
     bool has_length;
+    bool expect_continue;   /* the client waits for "100 Continue" before sending the body */
     const srv_route_t *route;
     int64_t path_id;        /* {id} */
     char path_name[32];     /* {name} */
@@ -133,6 +136,8 @@ void server_resume_rx(srv_req_t *r);
 void server_pause_rx(srv_req_t *r);
 /* Loop side: the response is ready; schedule writing it. */
 void server_respond(srv_req_t *r);
+/* Loop side: tells a client that sent "Expect: 100-continue" to go on with the body. */
+void server_send_continue(srv_req_t *r);
 
 /* ---- respond.c: used by handlers on workers (and by the loop for early replies) ---- */
 void srv_reply_json(srv_req_t *r, int status, json_t *obj);       /* takes obj */
@@ -185,7 +190,19 @@ void srv_upload_on_complete(srv_req_t *r, int kind);
 /* Loop: the connection closed while uploading; cleanup happens when workers are done. */
 void srv_upload_free(srv_upload_t **u);
 bool srv_upload_idle(const srv_upload_t *u);
-json_t *srv_media_json(server_t *s, const store_media_t *m, bool with_artifacts);
+/* An item as JSON text (appended to b); with_artifacts adds its files (a database read). */
+void srv_media_json_write(core_buf_t *b, server_t *s, const store_media_t *m, bool with_artifacts);
+/* Replies with one item as JSON. */
+void srv_reply_media(srv_req_t *r, int status, const store_media_t *m, bool with_artifacts);
+
+/* ---- token_cache.c: verified tokens, by SHA-256, for 30 s or until revoked ---- */
+srv_token_cache_t *srv_token_cache_new(void);
+void srv_token_cache_free(srv_token_cache_t **c);
+bool srv_token_cache_get(srv_token_cache_t *c, const uint8_t hash[32], int64_t *account_id,
+                         int64_t *device_id, int64_t *last_seen_at);
+void srv_token_cache_put(srv_token_cache_t *c, const uint8_t hash[32], int64_t account_id,
+                         int64_t device_id, int64_t last_seen_at);
+void srv_token_cache_forget_device(srv_token_cache_t *c, int64_t device_id);
 
 /* ---- metrics.c ---- */
 srv_metrics_t *srv_metrics_new(void);

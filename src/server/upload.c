@@ -207,8 +207,7 @@ static void finish_task(srv_req_t *r)
     if (r->resp.status == 0) {
         core_log(CORE_LOG_INFO, "media.stored", "id=%s media=%lld kind=%s size=%lld sha256=%s",
                  r->id, (long long)m.id, m.kind, (long long)m.size, m.sha256);
-        json_t *o = srv_media_json(r->srv, &m, false);
-        srv_reply_json(r, 201, o);
+        srv_reply_media(r, 201, &m, false);
     }
 out:
     /* Anything not committed (a rejection) is removed: nothing is left behind. */
@@ -311,6 +310,7 @@ void srv_upload_on_complete(srv_req_t *r, int kind)
             return;
         }
         u->begun = true;
+        server_send_continue(r);
     }
     if (r->resp_ready)
         return;
