@@ -23,6 +23,16 @@ check() {
     if "$@"; then ok "$what"; else bad "$what"; fi
 }
 finish() {
+    # A clean stop lets LeakSanitizer run; any sanitizer report in a personad log is a failure.
+    stop_personad
+    local reports
+    reports=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TMP"/personad.*.log 2>/dev/null || true)
+    if [[ -n $reports ]]; then
+        bad "sanitizer reports in: $reports"
+        grep -h -A 20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' $reports | head -60
+    else
+        ok "no sanitizer report in personad's logs"
+    fi
     echo "$PASSED passed, $FAILED failed"
     [[ $FAILED -eq 0 ]]
 }
@@ -32,6 +42,7 @@ stop_personad() {
         kill "$PD_PID" 2>/dev/null || true
         for _ in $(seq 100); do kill -0 "$PD_PID" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$PD_PID" 2>/dev/null || true
+        wait "$PD_PID" 2>/dev/null || true
     fi
     PD_PID=
 }
