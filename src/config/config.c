@@ -126,8 +126,13 @@ static int load_file(config_t *cfg, const char *path, FILE *err)
         return -EINVAL;
     }
     int lineno = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    /* Not strtok: it skips empty lines, and then line numbers in messages would be wrong. */
+    char *next = text;
+    for (char *line = next; line; line = next) {
+        char *nl = strchr(line, '\n');
+        next = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = '\0';
         lineno++;
         char *l = trim(line);
         if (*l == '\0' || *l == '#')
