@@ -5,6 +5,7 @@
 #include "core/core.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,8 +139,8 @@ static int load_file(config_t *cfg, const char *path, FILE *err)
         if (*l == '\0' || *l == '#')
             continue;
         char *eq = strchr(l, '=');
-        char where[64];
-        snprintf(where, sizeof where, "%.40s line %d", path, lineno);
+        char where[PATH_MAX + 32];
+        snprintf(where, sizeof where, "%s line %d", path, lineno);
         if (!eq) {
             fprintf(err, "personad: %s: expected key = value\n", where);
             rc = -EINVAL;

@@ -134,6 +134,8 @@ void core_hex(const uint8_t *in, size_t n, char *out)
 int core_mkdirs(const char *path)
 {
     char tmp[PATH_MAX];
+    if (!*path)
+        return -ENOENT;
     if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
         return -ENAMETOOLONG;
     for (char *p = tmp + 1; *p; p++) {
