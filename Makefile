@@ -2,6 +2,7 @@
 #   make run    install what is missing, build, start personad on ./data
 #   make test   install what is missing, build (normal + ASan/UBSan), run every test in both
 #   make bench  the benchmarks of docs/benchmarks.md
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc)
 BUILD ?= build
 BUILD_SAN ?= build-san
