@@ -126,6 +126,23 @@ api GET /v1/media -H "Authorization: Bearer $A"
 check "no item was recorded for bad input" test "$(jget 'len(j["media"])')" = "$items_before"
 check "no blob was left behind" test "$(count_files "$DATA/blobs")" = "$blobs_before"
 check "no temp file was left behind" test "$(count_files "$DATA/tmp")" = 0
+check "nothing in the database for bad input" test "$(sqlite3 "$DATA/persona.db" "SELECT count(*) FROM media")" = "$items_before"
+
+echo "# damage that only decoding finds: the job fails with its reason on the item"
+python3 - "$FX/clip.mp3" "$TMP/damaged.mp3" <<'PY'
+import random, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+r = random.Random(7)
+for i in range(len(b) // 3, len(b) - 100):
+    b[i] = r.randrange(256)
+open(sys.argv[2], "wb").write(b)
+PY
+api POST "/v1/media?title=damaged" -H "Authorization: Bearer $A" -H "Content-Type: audio/mpeg" \
+    --data-binary "@$TMP/damaged.mp3"
+check "damaged mp3 probes fine: 201" test "$STATUS" = 201
+DMG=$(jget 'j["id"]')
+check "damaged mp3: the job fails" test "$(wait_media "$A" "$DMG")" = failed
+check "damaged mp3: the reason is stored ($(jget 'j["error"]'))" grep -q 'damaged' "$TMP/body"
 
 echo "# 413 before the body is read"
 api POST "/v1/media" -H "Authorization: Bearer $A" -H "Content-Type: video/mp4" --data-binary "@$FX/long.mp4"
