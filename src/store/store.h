@@ -160,6 +160,80 @@ int store_corpus_add(store_t *st, int64_t account_id, int64_t media_id, double t
 /* Number of corpus entries of the account (media_id 0) or of one item. */
 int store_corpus_count(store_t *st, int64_t account_id, int64_t media_id, int64_t *n_out);
 
+/* One passage found by store_corpus_search. */
+typedef struct store_passage {
+    int64_t media_id;
+    char *title;            /* the item's title (may be NULL) */
+    char kind[8];           /* the item's kind */
+    double t_start, t_end;  /* seconds in the item (0 for text) */
+    int64_t created_at;     /* the item's creation time, ms */
+    char *text;
+    double score;           /* bm25: lower is better, as FTS5 gives it */
+} store_passage_t;
+/* The account's most relevant passages for a question written by a person, best first, at
+ * most limit. The question is never passed to FTS5 as query syntax: its words (letters and
+ * digits, Unicode-aware, at most 32, stop words dropped unless nothing else is left) are each
+ * quoted and OR-ed, so quotes, operators, parentheses, emoji or 10 kB of text never cause an
+ * error. No words, or no match: 0 with *n_out = 0. */
+int store_corpus_search(store_t *st, int64_t account_id, const char *question, int limit,
+                        store_passage_t **out, size_t *n_out);
+void store_passage_list_free(store_passage_t **list, size_t n);
+
+/* ==== events: the per-account event log (design.md: WebSocket protocol) ==== */
+typedef struct store_event {
+    int64_t account_id;
+    int64_t seq;            /* per account, strictly increasing, never reused (even after pruning) */
+    char type[32];          /* answer.delta, answer.done, answer.failed, media.updated, ... */
+    char *json;             /* the whole event as clients get it: {"seq":N,"type":"...",...} */
+    int64_t created_at;
+} store_event_t;
+void store_event_clear(store_event_t *e);
+/* Appends an event: takes the account's next seq in the same transaction, and stores the JSON
+ * object {"seq":N,"type":type, ...the members of body_json...}. body_json must be a JSON object
+ * text ("{}" for none). Fills *out (caller clears; out may be NULL). */
+int store_event_append(store_t *st, int64_t account_id, const char *type, const char *body_json,
+                       store_event_t *out);
+/* The account's events with seq > after, oldest first, at most limit (1..1000). */
+int store_event_list(store_t *st, int64_t account_id, int64_t after, int limit,
+                     store_event_t **out, size_t *n_out);
+void store_event_list_free(store_event_t **list, size_t n);
+/* The account's newest seq (0 before its first event). */
+int store_event_last_seq(store_t *st, int64_t account_id, int64_t *seq_out);
+/* Retention: deletes events older than max_age_ms (0: no age limit) and, per account, all but
+ * the newest max_per_account (0: no count limit). *deleted_out gets the number removed. */
+int store_event_prune(store_t *st, int64_t max_age_ms, int64_t max_per_account,
+                      int64_t *deleted_out);
+
+/* ==== questions ==== */
+typedef enum store_question_status {
+    STORE_QUESTION_QUEUED, STORE_QUESTION_ANSWERING, STORE_QUESTION_ANSWERED,
+    STORE_QUESTION_FAILED,
+} store_question_status_t;
+const char *store_question_status_name(store_question_status_t s);
+
+typedef struct store_question {
+    int64_t id;
+    int64_t account_id;
+    int64_t device_id;      /* the device that asked */
+    char *text;
+    store_question_status_t status;
+    char *answer;           /* NULL until answered */
+    char *passages_json;    /* JSON array of the passages used, NULL until answered */
+    char *timings_json;     /* JSON object of timings in ms, NULL until answered */
+    char *error;            /* NULL unless FAILED */
+    int64_t created_at, updated_at;
+} store_question_t;
+void store_question_clear(store_question_t *q);
+/* Records a question and queues its question.answer job in one transaction; sets q->id,
+ * status QUEUED and the times. q->account_id, device_id and text are read. */
+int store_question_create(store_t *st, store_question_t *q);
+int store_question_get(store_t *st, int64_t account_id, int64_t question_id,
+                       store_question_t *out);
+/* Newest first; ids < before_id (0 = from the newest); at most limit (1..200). */
+int store_question_list(store_t *st, int64_t account_id, int64_t before_id, int limit,
+                        store_question_t **out, size_t *n_out);
+void store_question_list_free(store_question_t **list, size_t n);
+
 /* ==== jobs: queued -> running -> done | failed; persistent ==== */
 typedef enum store_job_state {
     STORE_JOB_QUEUED, STORE_JOB_RUNNING, STORE_JOB_DONE, STORE_JOB_FAILED, STORE_JOB_NSTATES
@@ -169,8 +243,9 @@ const char *store_job_state_name(store_job_state_t s);
 typedef struct store_job {
     int64_t id;
     int64_t account_id;
-    char kind[32];          /* "media.process" */
-    int64_t media_id;
+    char kind[32];          /* "media.process" or "question.answer" */
+    int64_t media_id;       /* media.process: the item (0 otherwise) */
+    int64_t question_id;    /* question.answer: the question (0 otherwise) */
     int attempts;           /* including this one */
 } store_job_t;
 /* Claims the oldest queued job: marks it running and counts the attempt, and its item
@@ -180,8 +255,19 @@ typedef struct store_job {
 int store_job_claim(store_t *st, int max_attempts, store_job_t *out);
 /* Ends a running job in one transaction with its item: error NULL marks the job done and the
  * item READY; otherwise the job and the item FAILED with error as the reason. -ENOENT if the job
- * no longer exists (its item was deleted while it ran), -EINVAL if it is not running. */
+ * no longer exists (its item was deleted while it ran), -EINVAL if it is not running.
+ * For a question.answer job, use store_question_finish instead. */
 int store_job_finish(store_t *st, const store_job_t *job, const char *error);
+/* Ends a running question.answer job in one transaction with its question and its final event:
+ * error NULL: the question ANSWERED with answer, passages_json and timings_json, the job done,
+ * and the event (type "answer.done", body done_body_json) appended; otherwise the question and
+ * the job FAILED with error and the event type "answer.failed". The appended event is returned
+ * in *event_out (caller clears; may be NULL). Claiming a question.answer job marks its question
+ * ANSWERING. */
+int store_question_finish(store_t *st, const store_job_t *job, const char *answer,
+                          const char *passages_json, const char *timings_json,
+                          const char *error, const char *done_body_json,
+                          store_event_t *event_out);
 /* counts[state] for every state. */
 int store_job_counts(store_t *st, int64_t counts[STORE_JOB_NSTATES]);
 
