@@ -12,7 +12,8 @@
 static const char usage_text[] =
     "Usage: persona [GLOBAL OPTIONS] COMMAND [ARGS]\n"
     "\n"
-    "The command-line client of persona: log in, submit recordings, manage media and devices.\n"
+    "The command-line client of persona: log in, submit recordings, ask the persona, manage\n"
+    "media and devices.\n"
     "\n"
     "Commands:\n"
     "  signup   create an account and log in\n"
@@ -22,6 +23,8 @@ static const char usage_text[] =
     "  upload   upload video, audio, image or text files\n"
     "  media    list, show, wait for, download or delete media\n"
     "  devices  add, list or revoke devices\n"
+    "  ask      ask the persona a question; the answer prints as it streams in\n"
+    "  watch    print the account's events live\n"
     "  help     show the help of a command\n"
     "\n"
     "Global options (before the command):\n"
@@ -40,7 +43,7 @@ static const struct {
 } commands[] = {
     {"signup", cli__cmd_signup}, {"login", cli__cmd_login},   {"logout", cli__cmd_logout},
     {"whoami", cli__cmd_whoami}, {"upload", cli__cmd_upload}, {"media", cli__cmd_media},
-    {"devices", cli__cmd_devices},
+    {"devices", cli__cmd_devices}, {"ask", cli__cmd_ask},         {"watch", cli__cmd_watch},
 };
 
 int cli__ctx_save_config(cli__ctx_t *ctx) {

@@ -14,6 +14,7 @@ void cli__resp_init(cli__resp_t *r) {
     core_buf_init(&r->body);
     r->json = NULL;
     r->downloaded = 0;
+    r->error[0] = '\0';
 }
 
 void cli__resp_destroy(cli__resp_t *r) {
@@ -168,6 +169,10 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userp) {
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow) {
     xfer_t *x = userp;
+    if (x->req->cancel && *x->req->cancel)
+        return 1; /* abort the transfer */
+    if (!x->req->progress)
+        return 0;
     if (x->req->upload) /* ultotal is 0 until curl starts sending: the size is known */
         cli__progress_update(x->req->progress, (uint64_t)ulnow, x->req->upload_size);
     else if (dltotal > 0)
@@ -206,6 +211,7 @@ int cli__request(cli__ctx_t *ctx, const cli__req_t *req, cli__resp_t *resp) {
     json_decref(resp->json);
     resp->json = NULL;
     resp->downloaded = 0;
+    resp->error[0] = '\0';
 
     url = xasprintf("%s%s", ctx->server, req->path);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -259,7 +265,7 @@ int cli__request(cli__ctx_t *ctx, const cli__req_t *req, cli__resp_t *resp) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    if (req->progress) {
+    if (req->progress || req->cancel) {
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
@@ -270,6 +276,12 @@ int cli__request(cli__ctx_t *ctx, const cli__req_t *req, cli__resp_t *resp) {
     if (req->progress)
         cli__progress_finish(req->progress);
 
+    if (req->cancel && *req->cancel) {
+        snprintf(resp->error, sizeof resp->error, "interrupted");
+        rc = -ECANCELED;
+        resp->status = 0;
+        goto out;
+    }
     if (x.too_big) {
         fprintf(stderr, "persona: the response from %s is larger than %u MiB; refused\n", url,
                 CLI__MAX_RESPONSE >> 20);
@@ -291,11 +303,13 @@ int cli__request(cli__ctx_t *ctx, const cli__req_t *req, cli__resp_t *resp) {
      * is worth more than the send error. */
     if (cc != CURLE_OK && !(resp->status >= 400 && resp->body.len > 0)) {
         const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-        if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
+        snprintf(resp->error, sizeof resp->error, "%s", why);
+        bool unreachable = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST;
+        if (!req->quiet && unreachable)
             fprintf(stderr, "persona: cannot reach the server at %s: %s (is personad running? "
                             "set --server or PERSONA_SERVER)\n",
                     ctx->server, why);
-        else
+        else if (!req->quiet)
             fprintf(stderr, "persona: request to %s failed: %s\n", url, why);
         rc = -EIO;
         resp->status = 0;

@@ -5,6 +5,7 @@
 #define PERSONA_CLI_INTERNAL_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,10 @@ typedef struct cli__req {
     FILE *download;
     cli__progress_t *progress; /* or NULL */
     long timeout_s;            /* whole-request limit; 0: none (streams use a stall limit) */
+    /* when set and non-zero (a signal handler sets it), the transfer is abandoned within about
+     * a second and cli__request returns -ECANCELED without printing anything */
+    const volatile sig_atomic_t *cancel;
+    bool quiet; /* network failures are not printed, only left in resp->error */
 } cli__req_t;
 
 typedef struct cli__resp {
@@ -128,6 +133,7 @@ typedef struct cli__resp {
     core_buf_t body; /* the body read into memory (not for 2xx downloads) */
     json_t *json;    /* body parsed when it is JSON, else NULL; owned */
     uint64_t downloaded;
+    char error[256]; /* why no response came (when cli__request failed), else "" */
 } cli__resp_t;
 
 void cli__resp_init(cli__resp_t *r);
@@ -180,6 +186,51 @@ bool cli__valid_kind(const char *kind);
 const char *cli__ext_for_mime(const char *mime);
 
 /* ======================================================================================
+ * events and answers (docs/api.md: Questions, Events)
+ * ====================================================================================== */
+#define CLI__SEQ_MAX INT64_MAX /* `after` that asks only for last_seq */
+
+/* An id member given as a JSON integer or as a decimal string (the design brief shows
+ * question ids as strings, docs/api.md as integers): its value, or 0 when absent/invalid. */
+int64_t cli__jid(const json_t *o, const char *key);
+
+/* One long-poll: GET /v1/events?after=AFTER&wait=WAIT_S (curl gives up WAIT_S + 15 s later).
+ * Returns 0 with resp->json holding an object with an "events" array and resp->json's
+ * "last_seq"; -EAGAIN for a failure worth retrying (no response, 5xx, 429, 408: nothing
+ * printed, the reason in why); -ENOTSUP when the server has no events API (404, nothing
+ * printed); -ECANCELED when *cancel was set; -EPROTO for any other answer (printed). */
+int cli__events_poll(cli__ctx_t *ctx, int64_t after, int wait_s,
+                     const volatile sig_atomic_t *cancel, cli__resp_t *resp, char *why,
+                     size_t why_cap);
+/* The human line of `persona watch` for one event, without the newline: "SEQ TYPE", then
+ * question=ID and media=ID when present, then the other members in order as key=value (a word
+ * such as `ready` bare, other strings JSON-quoted so control characters and trailing spaces
+ * show, objects and arrays as compact JSON), `text` last and always quoted. Returns a malloc'd string; caller frees. */
+char *cli__event_line(const json_t *ev);
+
+/* Number of characters (UTF-8 lead bytes) in s. */
+size_t cli__utf8_chars(const char *s);
+/* s advanced past n characters, or to its end. */
+const char *cli__utf8_skip(const char *s, size_t n);
+
+/* What `persona ask` has printed of one answer. answer.delta offsets count characters of the
+ * answer before the piece; a piece that overlaps what was printed (a job rerun after a restart)
+ * prints only its new part; a piece past what was printed means one went missing: streaming
+ * stops there and answer.done supplies the rest, so the printed whole is always the answer. */
+typedef struct cli__answer {
+    size_t have;   /* characters printed */
+    bool gap;      /* a piece went missing; wait for answer.done */
+    bool last_nl;  /* the last character printed is a newline */
+} cli__answer_t;
+
+void cli__answer_init(cli__answer_t *a);
+/* The part of a delta (offset, text) still to print: a pointer into text ("" for none).
+ * Counts it as printed. A negative offset counts as 0. */
+const char *cli__answer_delta(cli__answer_t *a, int64_t offset, const char *text);
+/* The part of the whole answer still to print: a pointer into full. Counts it as printed. */
+const char *cli__answer_done(cli__answer_t *a, const char *full);
+
+/* ======================================================================================
  * commands: each gets the arguments after its name; returns a CLI_EXIT_* status
  * ====================================================================================== */
 int cli__cmd_signup(cli__ctx_t *ctx, int argc, char **argv);
@@ -189,5 +240,7 @@ int cli__cmd_whoami(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_upload(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_media(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_devices(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_ask(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_watch(cli__ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -1,5 +1,7 @@
 /* cli_test: unit tests of the cli module's helpers — option parsing, the config file (parse,
- * atomic save with mode 0600, round trip), kind guessing and the output formatting helpers. */
+ * atomic save with mode 0600, round trip), kind guessing and the output formatting helpers, and
+ * for `ask`/`watch`: the answer's delta bookkeeping (offsets, overlap, gaps, UTF-8), the event
+ * line format, and their command lines (usage errors, help, failures before any answer). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,12 +224,286 @@ static void test_format(void **state) {
     json_decref(o);
 }
 
+
+static void test_utf8_chars(void **state) {
+    (void)state;
+    assert_int_equal(cli__utf8_chars(""), 0);
+    assert_int_equal(cli__utf8_chars("abc"), 3);
+    assert_int_equal(cli__utf8_chars("é🙂x"), 3);
+    assert_string_equal(cli__utf8_skip("é🙂x", 0), "é🙂x");
+    assert_string_equal(cli__utf8_skip("é🙂x", 1), "🙂x");
+    assert_string_equal(cli__utf8_skip("é🙂x", 2), "x");
+    assert_string_equal(cli__utf8_skip("é🙂x", 3), "");
+    assert_string_equal(cli__utf8_skip("é🙂x", 99), "");
+}
+
+static void test_answer_in_order(void **state) {
+    (void)state;
+    cli__answer_t a;
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "About the sea, "), "About the sea, ");
+    assert_int_equal(a.have, 15);
+    assert_string_equal(cli__answer_delta(&a, 15, "you said: "), "you said: ");
+    assert_string_equal(cli__answer_delta(&a, 25, "waves."), "waves.");
+    assert_false(a.gap);
+    /* everything was streamed: done adds nothing */
+    assert_string_equal(cli__answer_done(&a, "About the sea, you said: waves."), "");
+    assert_int_equal(a.have, 31);
+    assert_false(a.last_nl);
+}
+
+static void test_answer_overlap(void **state) {
+    (void)state;
+    cli__answer_t a;
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "Hello "), "Hello ");
+    assert_string_equal(cli__answer_delta(&a, 6, "wor"), "wor");
+    /* a rerun job starts again from 0: only what is new prints */
+    assert_string_equal(cli__answer_delta(&a, 0, "Hello "), "");
+    assert_string_equal(cli__answer_delta(&a, 6, "world"), "ld");
+    assert_int_equal(a.have, 11);
+    /* the same piece twice prints once */
+    assert_string_equal(cli__answer_delta(&a, 6, "world"), "");
+    assert_string_equal(cli__answer_delta(&a, 11, "!\n"), "!\n");
+    assert_true(a.last_nl);
+    assert_string_equal(cli__answer_done(&a, "Hello world!\n"), "");
+    /* negative offsets count as 0; NULL text is nothing */
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, -5, "ab"), "ab");
+    assert_string_equal(cli__answer_delta(&a, 1, NULL), "");
+    assert_string_equal(cli__answer_done(&a, NULL), "");
+}
+
+static void test_answer_gap(void **state) {
+    (void)state;
+    cli__answer_t a;
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "One. "), "One. ");
+    /* the piece at 5 went missing: nothing more streams ... */
+    assert_string_equal(cli__answer_delta(&a, 10, "Three. "), "");
+    assert_true(a.gap);
+    assert_string_equal(cli__answer_delta(&a, 5, "Two. "), "");
+    /* ... and done gives the rest after what was printed */
+    assert_string_equal(cli__answer_done(&a, "One. Two. Three. "), "Two. Three. ");
+    assert_false(a.gap);
+    assert_int_equal(a.have, 17);
+}
+
+static void test_answer_done_only(void **state) {
+    (void)state;
+    cli__answer_t a;
+    cli__answer_init(&a);
+    /* no deltas at all: done prints the whole answer */
+    assert_string_equal(cli__answer_done(&a, "I have nothing about that yet."),
+                        "I have nothing about that yet.");
+    /* deltas that stopped early: done prints the tail */
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "Part"), "Part");
+    assert_string_equal(cli__answer_done(&a, "Part and whole"), " and whole");
+}
+
+static void test_answer_utf8_offsets(void **state) {
+    (void)state;
+    /* offsets count characters, not bytes */
+    cli__answer_t a;
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "Grüße 🙂 "), "Grüße 🙂 ");
+    assert_int_equal(a.have, 8);
+    assert_string_equal(cli__answer_delta(&a, 6, "🙂 Köln"), "Köln");
+    assert_string_equal(cli__answer_delta(&a, 12, "."), ".");
+    assert_string_equal(cli__answer_done(&a, "Grüße 🙂 Köln. 日本"), " 日本");
+    assert_int_equal(a.have, 16);
+}
+
+static void check_line(const char *event_json, const char *want) {
+    json_error_t err;
+    json_t *ev = json_loads(event_json, 0, &err);
+    assert_non_null(ev);
+    char *line = cli__event_line(ev);
+    assert_string_equal(line, want);
+    free(line);
+    json_decref(ev);
+}
+
+static void test_event_line(void **state) {
+    (void)state;
+    check_line("{\"seq\":41,\"type\":\"answer.delta\",\"question_id\":7,\"offset\":0,"
+               "\"text\":\"About the sea, \"}",
+               "41 answer.delta question=7 offset=0 text=\"About the sea, \"");
+    check_line("{\"seq\":42,\"type\":\"answer.done\",\"text\":\"All.\\nDone é\",\"question_id\":7,"
+               "\"passages\":2}",
+               "42 answer.done question=7 passages=2 text=\"All.\\nDone é\"");
+    check_line("{\"seq\":43,\"type\":\"answer.failed\",\"question_id\":\"8\","
+               "\"error\":\"no passages: the index is gone\"}",
+               "43 answer.failed question=8 error=\"no passages: the index is gone\"");
+    check_line("{\"seq\":44,\"type\":\"media.updated\",\"media_id\":12,\"status\":\"ready\","
+               "\"error\":null}",
+               "44 media.updated media=12 status=ready error=null");
+    /* no raw control characters reach the terminal, however they come */
+    check_line("{\"seq\":45,\"type\":\"x\\u001b[2J\",\"text\":\"a\\u001bb\\u007fc\\u0085d\"}",
+               "45 x?[2J text=\"a\\u001Bb?c?d\"");
+    /* unknown types: their members as they are */
+    check_line("{\"seq\":46,\"type\":\"model.ready\",\"model\":\"m1\",\"ok\":true,\"r\":1.5,"
+               "\"tags\":[1,2],\"o\":{\"a\":1}}",
+               "46 model.ready model=m1 ok=true r=1.5 tags=[1,2] o={\"a\":1}");
+    check_line("{}", "0 ?");
+}
+
+static void test_jid(void **state) {
+    (void)state;
+    json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:b}", "a", (json_int_t)7, "b", "12", "c", "1x",
+                          "d", (json_int_t)-3, "e", 1);
+    assert_int_equal(cli__jid(o, "a"), 7);
+    assert_int_equal(cli__jid(o, "b"), 12);
+    assert_int_equal(cli__jid(o, "c"), 0);
+    assert_int_equal(cli__jid(o, "d"), 0);
+    assert_int_equal(cli__jid(o, "e"), 0);
+    assert_int_equal(cli__jid(o, "none"), 0);
+    assert_int_equal(cli__jid(NULL, "a"), 0);
+    json_decref(o);
+}
+
+/* Runs `persona ARGS...` (a NULL-terminated list) through cli_main with stdout and stderr sent to files (kept in
+ * out/err, caller frees), against a server that is not there. */
+static int run_cli(char **out, char **err, ...) {
+    const char *base = getenv("PERSONA_TEST_TMP");
+    char *dir = xasprintf("%s/run-%d", base ? base : "/tmp", (int)getpid());
+    char *cmd = xasprintf("mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    char *cfg = xasprintf("%s/config", dir), *fo = xasprintf("%s/out", dir),
+         *fe = xasprintf("%s/err", dir);
+    setenv("PERSONA_CONFIG", cfg, 1);
+    unsetenv("PERSONA_SERVER");
+    unsetenv("PERSONA_TOKEN");
+    char *argv[16];
+    int argc = 0;
+    argv[0] = "persona";
+    va_list ap;
+    va_start(ap, err);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 14;)
+        argv[++argc] = a;
+    va_end(ap);
+    argv[argc + 1] = NULL;
+
+    fflush(stdout);
+    fflush(stderr);
+    int so = dup(1), se = dup(2);
+    assert_non_null(freopen(fo, "w", stdout));
+    assert_non_null(freopen(fe, "w", stderr));
+    int rc = cli_main(argc + 1, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(so, 1);
+    dup2(se, 2);
+    close(so);
+    close(se);
+
+    size_t n;
+    FILE *f = fopen(fo, "r");
+    *out = xcalloc(1, 65536);
+    n = fread(*out, 1, 65535, f);
+    (*out)[n] = '\0';
+    fclose(f);
+    f = fopen(fe, "r");
+    *err = xcalloc(1, 65536);
+    n = fread(*err, 1, 65535, f);
+    (*err)[n] = '\0';
+    fclose(f);
+    unlink(fo);
+    unlink(fe);
+    unlink(cfg);
+    rmdir(dir);
+    free(fo);
+    free(fe);
+    free(cfg);
+    free(cmd);
+    free(dir);
+    return rc;
+}
+
+static void test_ask_watch_command_lines(void **state) {
+    (void)state;
+    char *out, *err;
+#define RUN(want, ...)                                                                        \
+    do {                                                                                      \
+        int rc_ = run_cli(&out, &err, __VA_ARGS__, (char *)NULL);                                        \
+        if (rc_ != (want))                                                                    \
+            fail_msg("exit %d, wanted %d; stderr: %s", rc_, (want), err);                    \
+    } while (0)
+#define DONE()                                                                                \
+    do {                                                                                      \
+        free(out);                                                                            \
+        free(err);                                                                            \
+    } while (0)
+
+    RUN(0, "ask", "--help");
+    assert_non_null(strstr(out, "Usage: persona ask TEXT..."));
+    DONE();
+    RUN(0, "watch", "-h");
+    assert_non_null(strstr(out, "Usage: persona watch"));
+    DONE();
+    RUN(0, "help", "ask");
+    assert_non_null(strstr(out, "--timeout S"));
+    DONE();
+    RUN(0, "--help");
+    assert_non_null(strstr(out, "  ask "));
+    assert_non_null(strstr(out, "  watch "));
+    DONE();
+
+    RUN(2, "ask");
+    assert_non_null(strstr(err, "no question given"));
+    assert_non_null(strstr(err, "Try 'persona ask --help'."));
+    DONE();
+    RUN(2, "ask", "--timeout", "soon", "hello");
+    assert_non_null(strstr(err, "--timeout must be 0 to 86400"));
+    DONE();
+    RUN(2, "ask", "--timeout", "-1", "hello");
+    DONE();
+    RUN(2, "ask", "--nope");
+    assert_non_null(strstr(err, "unknown option '--nope'"));
+    DONE();
+    RUN(2, "ask", "--json", "--sources", "hi");
+    assert_non_null(strstr(err, "--sources"));
+    DONE();
+    RUN(2, "--json", "ask", "--sources", "hi");
+    DONE();
+    RUN(2, "watch", "extra");
+    assert_non_null(strstr(err, "unexpected argument 'extra'"));
+    DONE();
+    RUN(2, "watch", "--after", "x");
+    assert_non_null(strstr(err, "--after must be"));
+    DONE();
+    RUN(2, "watch", "--after", "-2");
+    DONE();
+    RUN(2, "watch", "--json=1");
+    DONE();
+
+    /* well-formed, but no token / no server: exit 1 with the reason, nothing on stdout */
+    RUN(1, "--server", "http://127.0.0.1:1", "ask", "hello");
+    assert_non_null(strstr(err, "not logged in"));
+    assert_string_equal(out, "");
+    DONE();
+    RUN(1, "--server", "http://127.0.0.1:1", "--token", "pst_x", "ask", "hello", "there");
+    assert_non_null(strstr(err, "http://127.0.0.1:1"));
+    assert_string_equal(out, "");
+    DONE();
+    RUN(1, "--server", "http://127.0.0.1:1", "--token", "pst_x", "watch", "--json");
+    assert_non_null(strstr(err, "cannot reach the server at http://127.0.0.1:1"));
+    DONE();
+#undef RUN
+#undef DONE
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_opts),       cmocka_unit_test(test_parse_id),
         cmocka_unit_test(test_config_parse),     cmocka_unit_test(test_config_save_load),
         cmocka_unit_test(test_config_default_path), cmocka_unit_test(test_guess_kind),
-        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format),           cmocka_unit_test(test_utf8_chars),
+        cmocka_unit_test(test_answer_in_order),  cmocka_unit_test(test_answer_overlap),
+        cmocka_unit_test(test_answer_gap),       cmocka_unit_test(test_answer_done_only),
+        cmocka_unit_test(test_answer_utf8_offsets), cmocka_unit_test(test_event_line),
+        cmocka_unit_test(test_jid),              cmocka_unit_test(test_ask_watch_command_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
