@@ -102,6 +102,32 @@ int store__migrate(store_conn_t *c);
 /* Puts running jobs back in the queue (and their items back to QUEUED). Called by store_open. */
 int store__jobs_requeue(store_conn_t *c);
 
+/* ---- corpus passages and search (search.c) ---- */
+/* A text item's passages are at most this many bytes (paragraphs longer than that are cut at
+ * sentence ends). */
+#define STORE__PASSAGE_MAX 600
+/* A question becomes at most this many distinct words, each at most this many bytes. */
+#define STORE__QUERY_MAX_WORDS 32
+#define STORE__QUERY_WORD_MAX 64
+/* Search ranks at most this many matches (see search.c)... */
+#define STORE__SEARCH_RANK_BUDGET 10000
+/* ...and, when even the rarest word matches more, the account's newest this many. */
+#define STORE__SEARCH_CAPPED 2000
+
+/* Walks the passages of a text: paragraphs (separated by blank lines) and, within paragraphs
+ * longer than STORE__PASSAGE_MAX, pieces ending at sentence ends (never inside a UTF-8
+ * sequence), trimmed, whitespace-only ones skipped. Start with {.text, .len} and the rest 0. */
+typedef struct store__passage_iter {
+    const char *text;
+    size_t len;
+    size_t pos, para_end;
+} store__passage_iter_t;
+/* The next passage as [*start, *start + *len) of the text; false after the last. */
+bool store__next_passage(store__passage_iter_t *it, size_t *start, size_t *len);
+/* The FTS5 query for a question: its words quoted and OR-ed (see search.c), malloc'd; NULL
+ * when the question has no words. */
+char *store__fts_query(const char *question);
+
 /* ---- blobs (blob.c) ---- */
 /* True for 64 lowercase hex digits. */
 bool store__sha256_valid(const char *sha256);

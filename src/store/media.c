@@ -182,13 +182,17 @@ int store_media_create_text(store_t *st, store_media_t *m, const char *text, siz
         goto out;
     if ((rc = media_insert(c, &row, STORE_MEDIA_READY)) < 0)
         goto out;
-    if ((rc = store__prepare(c, sql_corpus, &s)) < 0)
-        goto out;
-    sqlite3_bind_text(s, 1, text, (int)text_len, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, row.account_id);
-    sqlite3_bind_int64(s, 3, row.id);
-    if ((rc = store__step(c, s, "media_create_text")) < 0)
-        goto out;
+    store__passage_iter_t it = {.text = text, .len = text_len};
+    size_t start, len;
+    while (store__next_passage(&it, &start, &len)) {
+        if ((rc = store__prepare(c, sql_corpus, &s)) < 0)
+            goto out;
+        sqlite3_bind_text(s, 1, text + start, (int)len, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, row.account_id);
+        sqlite3_bind_int64(s, 3, row.id);
+        if ((rc = store__step(c, s, "media_create_text")) < 0)
+            goto out;
+    }
     if ((rc = store__commit(c)) < 0)
         goto out;
     m->id = row.id;

@@ -115,8 +115,12 @@ void store_media_clear(store_media_t *m);
  * optionally title, content_type, probe_json; m->id, status, created_at and updated_at are set by
  * the store. -EINVAL for a bad kind/hash/size, -ENOENT for an account that does not exist. */
 int store_media_create(store_t *st, store_media_t *m);
-/* Inserts a text item (status READY) and its corpus entry (the whole text, one passage) in one
- * transaction; no job is queued. m as for store_media_create. */
+/* Inserts a text item (status READY) and its corpus passages in one transaction; no job is
+ * queued. m as for store_media_create. Passages: the text's paragraphs (separated by blank
+ * lines); a paragraph longer than about 600 bytes is cut at sentence ends (". ", "! ", "? ",
+ * newline) into pieces of at most 600 bytes, never inside a UTF-8 sequence; pieces are trimmed
+ * and whitespace-only ones skipped (a text of whitespace only has no passage). t_start = t_end
+ * = 0. */
 int store_media_create_text(store_t *st, store_media_t *m, const char *text, size_t text_len);
 int store_media_get(store_t *st, int64_t account_id, int64_t media_id, store_media_t *out);
 /* Newest first; items with id < before_id (0 = from the newest); at most limit (>= 1, else
@@ -157,7 +161,7 @@ void store_artifact_list_free(store_artifact_t **list, size_t n);
  * (0 for text). -ENOENT unless the item exists in this account. */
 int store_corpus_add(store_t *st, int64_t account_id, int64_t media_id, double t_start,
                      double t_end, const char *text);
-/* Number of corpus entries of the account (media_id 0) or of one item. */
+/* Number of corpus entries (passages) of the account (media_id 0) or of one item. */
 int store_corpus_count(store_t *st, int64_t account_id, int64_t media_id, int64_t *n_out);
 
 /* One passage found by store_corpus_search. */
@@ -174,7 +178,7 @@ typedef struct store_passage {
  * most limit. The question is never passed to FTS5 as query syntax: its words (letters and
  * digits, Unicode-aware, at most 32, stop words dropped unless nothing else is left) are each
  * quoted and OR-ed, so quotes, operators, parentheses, emoji or 10 kB of text never cause an
- * error. No words, or no match: 0 with *n_out = 0. */
+ * error. No words, or no match: 0 with *n_out = 0. -EINVAL for limit < 1 or a NULL question. */
 int store_corpus_search(store_t *st, int64_t account_id, const char *question, int limit,
                         store_passage_t **out, size_t *n_out);
 void store_passage_list_free(store_passage_t **list, size_t n);

@@ -25,6 +25,7 @@
 
 #include "core/core.h"
 #include "store/store.h"
+#include "test_store.h"
 
 /* ==================================================================================== */
 /* helpers                                                                               */
@@ -37,7 +38,7 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 }
 
 /* A fresh, empty folder for one test (malloc'd). */
-static char *fresh_dir(const char *name)
+char *fresh_dir(const char *name)
 {
     static int counter;
     const char *base = getenv("PERSONA_TEST_TMP");
@@ -49,7 +50,7 @@ static char *fresh_dir(const char *name)
     return dir;
 }
 
-static store_t *open_store(const char *dir)
+store_t *open_store(const char *dir)
 {
     store_t *st = NULL;
     assert_int_equal(store_open(dir, &st), 0);
@@ -57,7 +58,7 @@ static store_t *open_store(const char *dir)
     return st;
 }
 
-static int64_t new_account(store_t *st, const char *name)
+int64_t new_account(store_t *st, const char *name)
 {
     int64_t id = 0;
     assert_int_equal(store_account_create(st, name, "$argon2id$fake", false, &id), 0);
@@ -95,8 +96,8 @@ static int64_t new_media(store_t *st, int64_t account, const char *sha, const ch
     return m.id;
 }
 
-static const char SHA_A[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-static const char SHA_B[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const char SHA_A[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const char SHA_B[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 static int count_files(const char *dir)
 {
@@ -112,7 +113,7 @@ static int count_files(const char *dir)
     return n;
 }
 
-static int64_t sql_int(const char *dir, const char *sql)
+int64_t sql_int(const char *dir, const char *sql)
 {
     char *path = xasprintf("%s/persona.db", dir);
     sqlite3 *db = NULL;
@@ -127,7 +128,7 @@ static int64_t sql_int(const char *dir, const char *sql)
     return v;
 }
 
-static void sql_exec(const char *dir, const char *sql)
+void sql_exec(const char *dir, const char *sql)
 {
     char *path = xasprintf("%s/persona.db", dir);
     sqlite3 *db = NULL;
@@ -1042,5 +1043,8 @@ int main(void)
         cmocka_unit_test(test_pinned_blob_survives_delete),
         cmocka_unit_test(test_concurrent_inserts),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    failed += run_search_tests();
+    failed += run_event_tests();
+    return failed;
 }
