@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cli_e2e: drives the real `persona` client against a real `personad` (started here on a free
 # port, killed on exit): signup, logins right and wrong, uploads of good and bad files, media
-# list/show/wait/get/rm, devices add/list/revoke, logout, --json on every command, exit
-# statuses (0, 1, 2), --help and --version. Needs PERSONAD, PERSONA, PERSONA_FIXTURES,
+# list/show/wait/get/rm, devices add/list/revoke, ask and watch (when the server has the
+# questions API), logout, --json on every command, exit statuses (0, 1, 2), --help and --version. Needs PERSONAD, PERSONA, PERSONA_FIXTURES,
 # PERSONA_TEST_TMP (set by persona_e2e_test in tests/CMakeLists.txt).
 set -euo pipefail
 
@@ -16,7 +16,9 @@ export PERSONA_CONFIG=$TMP/config
 unset PERSONA_SERVER PERSONA_TOKEN PERSONA_PASSWORD PERSONA_USERNAME
 
 PID=
+WPID=
 cleanup() {
+    if [[ -n $WPID ]]; then kill "$WPID" 2>/dev/null || true; fi
     if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then
         kill "$PID" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
@@ -87,7 +89,7 @@ expect 0 "$P" --version
 out_has "persona "
 expect 0 "$P" --help
 out_has "upload"
-for cmd in signup login logout whoami upload media devices; do
+for cmd in signup login logout whoami upload media devices ask watch; do
     expect 0 "$P" "$cmd" --help
     out_has "Usage: persona $cmd"
 done
@@ -103,6 +105,12 @@ expect 2 "$P" media xyz
 expect 2 "$P" devices add
 expect 2 "$P" devices add x --kind toaster
 expect 2 "$P" devices revoke abc
+expect 2 "$P" ask
+err_has "no question given"
+expect 2 "$P" ask --timeout soon hello
+expect 2 "$P" ask --json --sources hello
+expect 2 "$P" watch --after x
+expect 2 "$P" watch extra
 expect 2 "$P" --server ftp://nowhere media
 expect 2 "$P" --server "$URL" login --password-stdin   # no --username off a terminal
 
@@ -111,6 +119,10 @@ expect 1 "$P" --server http://127.0.0.1:1 --token pst_x media
 err_has "http://127.0.0.1:1"
 expect 1 "$P" --server "$URL" media
 err_has "not logged in"
+expect 1 "$P" --server "$URL" ask hello
+err_has "not logged in"
+expect 1 "$P" --server http://127.0.0.1:1 --token pst_x watch
+err_has "http://127.0.0.1:1"
 
 # ---- accounts -------------------------------------------------------------------------------------
 step "signup"
@@ -267,6 +279,120 @@ expect 1 "$P" --token "$DTOK" whoami
 err_has "HTTP 401"
 expect 1 "$P" devices revoke 999999
 err_has "HTTP 404"
+
+# ---- questions and events ----------------------------------------------------------------------
+step "ask and watch"
+TOKEN=$(sed -n 's/^token = //p' "$PERSONA_CONFIG")
+# Guard while the server side lands: a server without the questions API answers 404.
+qcode=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' --data '{}' "$URL/v1/questions" || true)
+if [[ $qcode == 404 ]]; then
+    echo "SKIP: ask/watch steps: the server has no questions API yet (POST /v1/questions: 404)"
+else
+    [[ $qcode == 400 ]] || fail "POST /v1/questions without text: HTTP $qcode, wanted 400"
+    printf '%s\n' "The lighthouse keeper painted the door blue every spring." \
+        "Our neighbour grows enormous pumpkins behind the old mill." >"$TMP/lighthouse.txt"
+    expect 0 "$P" upload --title lighthouse-notes "$TMP/lighthouse.txt"
+    QMID=$(sed -n 's|^uploaded .* id=\([0-9]*\) .*|\1|p' "$TMP/out")
+    [[ -n $QMID ]] || fail "no id for lighthouse.txt"
+    expect 0 "$P" media "$QMID" --wait --timeout 60
+
+    # a watcher from now on, raw JSON; it must see the answers' deltas and done events
+    "$P" watch --json >"$TMP/watch.out" 2>"$TMP/watch.err" </dev/null &
+    WPID=$!
+    sleep 1
+
+    step "ask: the answer streams, in the item's words"
+    expect 0 "$P" ask "What colour did the lighthouse keeper paint the door?" --timeout 60
+    out_has "lighthouse keeper painted the door blue"
+    [[ $(tail -c 1 "$TMP/out" | od -An -c | tr -d ' ') == '\n' ]] || fail "answer lacks its newline"
+
+    step "ask --sources, ask --json"
+    expect 0 "$P" ask --sources "pumpkins behind the mill"
+    out_has "enormous pumpkins behind the old mill"
+    out_has "^sources:"
+    out_has "lighthouse-notes (media $QMID"
+    expect 0 "$P" --json ask "lighthouse door"
+    out_is_json
+    [[ $(wc -l <"$TMP/out") -eq 1 ]] || fail "ask --json printed more than the object"
+    [[ $(jget 'j["status"]') == answered ]] || fail "ask --json: not answered"
+    [[ $(jget '"painted the door blue" in j["answer"]') == True ]] || fail "ask --json: answer"
+    [[ $(jget "any(p['media_id'] == $QMID for p in j['passages'])") == True ]] ||
+        fail "ask --json: the item is not among the passages"
+    LASTQ=$(jget 'j["id"]')
+    expect 0 "$P" ask --json "lighthouse door" # --json after the command works too
+    out_is_json
+
+    step "ask: search syntax in a question is just words; no match is an honest answer"
+    expect 0 "$P" ask 'lighthouse" OR (door* AND -blue) NEAR/2 ^pumpkins: 🙂'
+    [[ -s $TMP/out ]] || fail "no answer"
+    expect 0 "$P" ask "zebra xylophone quantum"
+    out_has "nothing about that yet"
+
+    step "ask: empty question -> the server's message, exit 1"
+    expect 1 "$P" ask ""
+    grep -Eq '^persona: .+ \([a-z_]+, HTTP 400\)$' "$TMP/err" ||
+        fail "empty question: no server message with HTTP 400"
+    [[ ! -s $TMP/out ]] || fail "empty question printed something on stdout"
+
+    step "watch --json saw the answers; SIGINT ends it with 0"
+    for _ in $(seq 100); do
+        if grep "\"question_id\":$LASTQ[,}]" "$TMP/watch.out" 2>/dev/null |
+            grep -q '"answer.done"'; then
+            break
+        fi
+        sleep 0.1
+    done
+    kill -INT "$WPID"
+    set +e
+    wait "$WPID"
+    wrc=$?
+    set -e
+    [[ $wrc -eq 0 ]] || fail "watch exit $wrc after SIGINT: $(cat "$TMP/watch.err")"
+    cp "$TMP/watch.out" "$TMP/out"
+    out_is_json
+    out_has '"type":"answer.delta"'
+    out_has '"type":"answer.done"'
+    python3 -c '
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+seqs = [e["seq"] for e in evs]
+assert seqs == sorted(set(seqs)), seqs
+parts, done = {}, {}
+for e in evs:
+    q = e.get("question_id")
+    if e["type"] == "answer.delta":
+        s = parts.setdefault(q, "")
+        o = e["offset"]
+        if o <= len(s):
+            parts[q] = s + e["text"][len(s) - o:]
+    elif e["type"] == "answer.done":
+        done[q] = e["text"]
+assert done, "no answer.done"
+for q, t in done.items():
+    if q in parts:
+        assert parts[q] == t, (q, parts[q], t)
+' "$TMP/watch.out" || fail "watch: seqs not increasing, or the deltas do not make the answers"
+
+    step "watch: human lines, --after replays"
+    "$P" watch --after 0 >"$TMP/watch2.out" 2>"$TMP/watch2.err" </dev/null &
+    WPID=$!
+    for _ in $(seq 100); do
+        grep -q "answer.done question=$LASTQ " "$TMP/watch2.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    kill -INT "$WPID"
+    set +e
+    wait "$WPID"
+    wrc=$?
+    set -e
+    [[ $wrc -eq 0 ]] || fail "watch --after 0: exit $wrc"
+    cp "$TMP/watch2.out" "$TMP/out"
+    grep -Eq "^[0-9]+ answer.delta question=$LASTQ offset=[0-9]+ text=\".*\"\$" "$TMP/out" ||
+        fail "watch: no human answer.delta line"
+    grep -Eq "^[0-9]+ answer.done question=$LASTQ passages=[0-9]+ text=\".*painted the door blue" \
+        "$TMP/out" || fail "watch: no human answer.done line"
+fi
 
 # ---- logout ----------------------------------------------------------------------------------------------
 step "logout"
