@@ -128,6 +128,21 @@ bool store__next_passage(store__passage_iter_t *it, size_t *start, size_t *len);
  * when the question has no words. */
 char *store__fts_query(const char *question);
 
+/* ---- events (events.c) ---- */
+/* -EINVAL unless type is 1..31 characters of [a-z.] and body_json (NULL: none) is an object text
+ * (starts with '{' and ends with '}', JSON whitespace around allowed). */
+int store__event_check(const char *type, const char *body_json);
+/* Appends an event inside the caller's write transaction on c (see store_event_append); fills
+ * *out when out is not NULL (the caller clears it). -ENOENT for no such account. */
+int store__event_append(store_conn_t *c, int64_t account_id, const char *type,
+                        const char *body_json, int64_t now, store_event_t *out);
+/* s as a JSON string literal, quotes included (malloc'd); NULL gives "". */
+char *store__json_string(const char *s);
+
+/* ---- questions (questions.c) ---- */
+/* The body of an answer.failed event: {"question_id":N,"error":"..."} (malloc'd). */
+char *store__answer_failed_body(int64_t question_id, const char *error);
+
 /* ---- blobs (blob.c) ---- */
 /* True for 64 lowercase hex digits. */
 bool store__sha256_valid(const char *sha256);

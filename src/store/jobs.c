@@ -15,7 +15,10 @@
  *      being requeued by store_open after its process died during each attempt; store_job_claim
  *      then fails it instead of running it again.
  *   2. The item of a job follows it: queued → QUEUED, running → PROCESSING, done → READY,
- *      failed → FAILED with the job's last_error as the item's error.
+ *      failed → FAILED with the job's last_error as the item's error. A question.answer job's
+ *      question follows it the same way: QUEUED, ANSWERING, ANSWERED, FAILED (questions.c ends
+ *      those jobs, with store_question_finish; store_job_finish refuses them). Giving up on a
+ *      question job also appends its answer.failed event, in the same transaction.
  *   3. Single process: a job is running only while this process works on it. store_open (which
  *      holds the data directory's lock) therefore requeues every running job; lease_until is
  *      recorded for inspection but nothing expires by it.
@@ -23,6 +26,7 @@
  *      transition from the wrong state changes nothing and is reported. */
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/internal.h"
@@ -46,10 +50,12 @@ const char *store_job_state_name(store_job_state_t s)
 static void assert_job_state(store_conn_t *c, int64_t job_id)
 {
     static const char sql[] =
-        "SELECT j.state, m.status FROM jobs AS j LEFT JOIN media AS m ON m.id = j.media_id"
-        " WHERE j.id = ?1";
+        "SELECT j.state, coalesce(m.status, q.status) FROM jobs AS j"
+        " LEFT JOIN media AS m ON m.id = j.media_id"
+        " LEFT JOIN questions AS q ON q.id = j.question_id WHERE j.id = ?1";
     static const struct { const char *job, *item; } follows[] = {
         {"queued", "queued"}, {"running", "processing"}, {"done", "ready"}, {"failed", "failed"},
+        {"running", "answering"}, {"done", "answered"},
     };
     sqlite3_stmt *s;
     if (store__prepare(c, sql, &s) < 0)
@@ -75,6 +81,9 @@ int store__jobs_requeue(store_conn_t *c)
     static const char sql_media[] =
         "UPDATE media SET status = 'queued', error = NULL, updated_at = ?1"
         " WHERE id IN (SELECT media_id FROM jobs WHERE state = 'running')";
+    static const char sql_questions[] =
+        "UPDATE questions SET status = 'queued', error = NULL, updated_at = ?1"
+        " WHERE id IN (SELECT question_id FROM jobs WHERE state = 'running')";
     static const char sql_jobs[] = "UPDATE jobs SET state = 'queued', lease_until = 0,"
                                    " updated_at = ?1 WHERE state = 'running'";
     sqlite3_stmt *s;
@@ -82,11 +91,14 @@ int store__jobs_requeue(store_conn_t *c)
     int rc = store__begin(c);
     if (rc < 0)
         return rc;
-    if ((rc = store__prepare(c, sql_media, &s)) < 0)
-        goto fail;
-    sqlite3_bind_int64(s, 1, now);
-    if ((rc = store__step(c, s, "jobs_requeue")) < 0)
-        goto fail;
+    const char *const items[] = {sql_media, sql_questions};
+    for (int i = 0; i < 2; i++) {
+        if ((rc = store__prepare(c, items[i], &s)) < 0)
+            goto fail;
+        sqlite3_bind_int64(s, 1, now);
+        if ((rc = store__step(c, s, "jobs_requeue")) < 0)
+            goto fail;
+    }
     if ((rc = store__prepare(c, sql_jobs, &s)) < 0)
         goto fail;
     sqlite3_bind_int64(s, 1, now);
@@ -101,6 +113,50 @@ int store__jobs_requeue(store_conn_t *c)
 fail:
     store__rollback(c);
     return rc;
+}
+
+/* The questions of the question.answer jobs give_up is about to fail: each FAILED with the
+ * reason, and its answer.failed event appended. */
+static int give_up_questions(store_conn_t *c, int max_attempts, int64_t now)
+{
+    static const char sql_find[] =
+        "SELECT account_id, question_id, attempts FROM jobs"
+        " WHERE state = 'queued' AND attempts >= ?1 AND question_id IS NOT NULL ORDER BY id";
+    static const char sql_q[] = "UPDATE questions SET status = 'failed', error = ?2,"
+                                " updated_at = ?3 WHERE id = ?1";
+    struct gone { int64_t account_id, question_id; int attempts; } *gone = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *s;
+    int rc = store__prepare(c, sql_find, &s);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int(s, 1, max_attempts);
+    while ((rc = store__step(c, s, "job_claim")) == 1) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4;
+            gone = xrealloc(gone, cap * sizeof *gone);
+        }
+        gone[n++] = (struct gone){sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                                  sqlite3_column_int(s, 2)};
+    }
+    sqlite3_reset(s);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *error = xasprintf("gave up after %d attempts: the process stopped during each",
+                                gone[i].attempts);
+        char *body = store__answer_failed_body(gone[i].question_id, error);
+        if ((rc = store__prepare(c, sql_q, &s)) == 0) {
+            sqlite3_bind_int64(s, 1, gone[i].question_id);
+            store__bind_text(s, 2, error);
+            sqlite3_bind_int64(s, 3, now);
+            rc = store__step(c, s, "job_claim");
+        }
+        if (rc == 0)
+            rc = store__event_append(c, gone[i].account_id, "answer.failed", body, now, NULL);
+        free(body);
+        free(error);
+    }
+    free(gone);
+    return rc < 0 ? rc : 0;
 }
 
 /* Fails the queued jobs that were tried max_attempts times, with their items (invariant 1). */
@@ -119,7 +175,9 @@ static int give_up(store_conn_t *c, int max_attempts, int64_t now)
 #undef GAVE_UP
     const char *const sqls[] = {sql_media, sql_jobs};
     sqlite3_stmt *s;
-    int rc = 0;
+    int rc = give_up_questions(c, max_attempts, now);
+    if (rc < 0)
+        return rc;
     for (int i = 0; i < 2; i++) {
         if ((rc = store__prepare(c, sqls[i], &s)) < 0)
             return rc;
@@ -140,9 +198,12 @@ int store_job_claim(store_t *st, int max_attempts, store_job_t *out)
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?1,"
         " updated_at = ?2"
         " WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)"
-        " RETURNING id, account_id, kind, coalesce(media_id, 0), attempts";
+        " RETURNING id, account_id, kind, coalesce(media_id, 0), attempts,"
+        " coalesce(question_id, 0)";
     static const char sql_media[] = "UPDATE media SET status = 'processing', error = NULL,"
                                     " updated_at = ?2 WHERE id = ?1";
+    static const char sql_question[] = "UPDATE questions SET status = 'answering', error = NULL,"
+                                       " updated_at = ?2 WHERE id = ?1";
     if (max_attempts < 1 || !out)
         return -EINVAL;
     memset(out, 0, sizeof *out);
@@ -171,13 +232,14 @@ int store_job_claim(store_t *st, int max_attempts, store_job_t *out)
         store__col_copy(s, 2, job.kind, sizeof job.kind);
         job.media_id = sqlite3_column_int64(s, 3);
         job.attempts = sqlite3_column_int(s, 4);
+        job.question_id = sqlite3_column_int64(s, 5);
     }
     sqlite3_reset(s); /* a RETURNING statement must end before COMMIT */
 
-    if (claimed && job.media_id) {
-        if ((rc = store__prepare(c, sql_media, &s)) < 0)
+    if (claimed && (job.media_id || job.question_id)) {
+        if ((rc = store__prepare(c, job.media_id ? sql_media : sql_question, &s)) < 0)
             goto out;
-        sqlite3_bind_int64(s, 1, job.media_id);
+        sqlite3_bind_int64(s, 1, job.media_id ? job.media_id : job.question_id);
         sqlite3_bind_int64(s, 2, now);
         if ((rc = store__step(c, s, "job_claim")) < 0)
             goto out;
@@ -204,7 +266,8 @@ int store_job_finish(store_t *st, const store_job_t *job, const char *error)
 {
     static const char sql_job[] =
         "UPDATE jobs SET state = ?2, last_error = ?3, lease_until = 0, updated_at = ?4"
-        " WHERE id = ?1 AND state = 'running' RETURNING coalesce(media_id, 0)";
+        " WHERE id = ?1 AND state = 'running' AND question_id IS NULL"
+        " RETURNING coalesce(media_id, 0)";
     static const char sql_exists[] = "SELECT EXISTS(SELECT 1 FROM jobs WHERE id = ?1)";
     static const char sql_media[] =
         "UPDATE media SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1";
@@ -233,7 +296,8 @@ int store_job_finish(store_t *st, const store_job_t *job, const char *error)
         media_id = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
     if (!finished) {
-        /* Deleted with its item (-ENOENT), or not running: finished twice (-EINVAL). */
+        /* Deleted with its item (-ENOENT), or not running: finished twice, or a question job
+         * (-EINVAL). */
         if ((rc = store__prepare(c, sql_exists, &s)) < 0)
             goto out;
         sqlite3_bind_int64(s, 1, job->id);

@@ -6,11 +6,12 @@
  * Never edit a migration that has shipped: append a new one.
  *
  * Invariants the schema keeps:
- *   1. Every user resource row carries account_id (media, devices, corpus, jobs); every query
- *      that reads one for a request filters by it.
+ *   1. Every user resource row carries account_id (media, devices, corpus, jobs, events,
+ *      questions); every query that reads one for a request filters by it.
  *   2. Times are INTEGER milliseconds since the epoch; 0 or NULL means "never".
- *   3. Status and state columns hold the names of store_media_status_t / store_job_state_t
- *      (readable with the sqlite3 shell); CHECK constraints reject anything else.
+ *   3. Status and state columns hold the names of store_media_status_t / store_job_state_t /
+ *      store_question_status_t (readable with the sqlite3 shell); CHECK constraints reject
+ *      anything else.
  *   4. A blob file exists for every sha256 in media and artifacts (blob.c keeps it so). */
 #include <errno.h>
 #include <stdio.h>
@@ -83,6 +84,36 @@ static const char *const migrations[] = {
     /* Claiming reads the oldest queued job: (state, id) makes that one index probe. */
     "CREATE INDEX jobs_claim ON jobs(state, id);"
     "CREATE INDEX jobs_by_media ON jobs(media_id);",
+
+    /* 2: the event log, questions, question.answer jobs */
+    /* The account's last event seq: events take the next one in the transaction that inserts
+     * them, so a seq is never reused, even after its event was pruned. */
+    "ALTER TABLE accounts ADD COLUMN last_event_seq INTEGER NOT NULL DEFAULT 0;"
+
+    "CREATE TABLE events("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  seq INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX events_by_time ON events(created_at);"
+
+    "CREATE TABLE questions("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  device_id INTEGER REFERENCES devices(id),"
+    "  text TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('queued','answering','answered','failed')),"
+    "  answer TEXT,"
+    "  passages_json TEXT,"
+    "  timings_json TEXT,"
+    "  error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX questions_by_account ON questions(account_id, id);"
+
+    "ALTER TABLE jobs ADD COLUMN question_id INTEGER REFERENCES questions(id);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

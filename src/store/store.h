@@ -194,17 +194,22 @@ typedef struct store_event {
 void store_event_clear(store_event_t *e);
 /* Appends an event: takes the account's next seq in the same transaction, and stores the JSON
  * object {"seq":N,"type":type, ...the members of body_json...}. body_json must be a JSON object
- * text ("{}" for none). Fills *out (caller clears; out may be NULL). */
+ * text ("{}" or NULL for none); it is spliced as text, checked only for its braces, so it must
+ * come from our own code. Fills *out (caller clears; out may be NULL). -EINVAL for a type that
+ * is not 1..31 characters of [a-z.] or a body that is not {...}; -ENOENT for no such account. */
 int store_event_append(store_t *st, int64_t account_id, const char *type, const char *body_json,
                        store_event_t *out);
-/* The account's events with seq > after, oldest first, at most limit (1..1000). */
+/* The account's events with seq > after, oldest first, at most limit (1..1000, else -EINVAL). */
 int store_event_list(store_t *st, int64_t account_id, int64_t after, int limit,
                      store_event_t **out, size_t *n_out);
 void store_event_list_free(store_event_t **list, size_t n);
-/* The account's newest seq (0 before its first event). */
+/* The account's newest seq (0 before its first event), from the account's counter: still the
+ * newest after its events were pruned. -ENOENT for no such account. */
 int store_event_last_seq(store_t *st, int64_t account_id, int64_t *seq_out);
 /* Retention: deletes events older than max_age_ms (0: no age limit) and, per account, all but
- * the newest max_per_account (0: no count limit). *deleted_out gets the number removed. */
+ * the newest max_per_account (0: no count limit), in one transaction. *deleted_out (may be
+ * NULL) gets the number removed. Seqs are never reused: the next event still gets last + 1.
+ * -EINVAL for a negative limit. */
 int store_event_prune(store_t *st, int64_t max_age_ms, int64_t max_per_account,
                       int64_t *deleted_out);
 
@@ -229,11 +234,12 @@ typedef struct store_question {
 } store_question_t;
 void store_question_clear(store_question_t *q);
 /* Records a question and queues its question.answer job in one transaction; sets q->id,
- * status QUEUED and the times. q->account_id, device_id and text are read. */
+ * status QUEUED and the times. q->account_id, device_id (0: none) and text are read. -EINVAL
+ * for a NULL text; -ENOENT for no such account, or a device_id not of this account. */
 int store_question_create(store_t *st, store_question_t *q);
 int store_question_get(store_t *st, int64_t account_id, int64_t question_id,
                        store_question_t *out);
-/* Newest first; ids < before_id (0 = from the newest); at most limit (1..200). */
+/* Newest first; ids < before_id (0 = from the newest); at most limit (1..200, else -EINVAL). */
 int store_question_list(store_t *st, int64_t account_id, int64_t before_id, int limit,
                         store_question_t **out, size_t *n_out);
 void store_question_list_free(store_question_t **list, size_t n);
@@ -253,21 +259,27 @@ typedef struct store_job {
     int attempts;           /* including this one */
 } store_job_t;
 /* Claims the oldest queued job: marks it running and counts the attempt, and its item
- * PROCESSING. A job already tried max_attempts times (the process died during each) is failed
- * instead, with its item, and the next one is looked at. -ENOENT when the queue is empty,
- * -EINVAL for max_attempts < 1. */
+ * PROCESSING (or its question ANSWERING). A job already tried max_attempts times (the process
+ * died during each) is failed instead, with its item (or its question, FAILED with the reason,
+ * and an answer.failed event {"question_id":N,"error":"..."} appended in the same transaction:
+ * such events are not returned here; event readers find them in the log), and the next one is
+ * looked at. -ENOENT when the queue is empty, -EINVAL for max_attempts < 1. */
 int store_job_claim(store_t *st, int max_attempts, store_job_t *out);
 /* Ends a running job in one transaction with its item: error NULL marks the job done and the
  * item READY; otherwise the job and the item FAILED with error as the reason. -ENOENT if the job
  * no longer exists (its item was deleted while it ran), -EINVAL if it is not running.
- * For a question.answer job, use store_question_finish instead. */
+ * For a question.answer job, use store_question_finish instead (here: -EINVAL). */
 int store_job_finish(store_t *st, const store_job_t *job, const char *error);
 /* Ends a running question.answer job in one transaction with its question and its final event:
  * error NULL: the question ANSWERED with answer, passages_json and timings_json, the job done,
  * and the event (type "answer.done", body done_body_json) appended; otherwise the question and
- * the job FAILED with error and the event type "answer.failed". The appended event is returned
- * in *event_out (caller clears; may be NULL). Claiming a question.answer job marks its question
- * ANSWERING. */
+ * the job FAILED with error (answer, passages and timings left NULL) and the event type
+ * "answer.failed" (body done_body_json too). done_body_json NULL: the store writes
+ * {"question_id":N,"text":answer} or {"question_id":N,"error":error}. The appended event is
+ * returned in *event_out (caller clears; may be NULL). Claiming a question.answer job marks
+ * its question ANSWERING. -EINVAL for answer and error both NULL, a body that is not {...}, a
+ * job that is not running or not a question.answer job; -ENOENT for a job that does not
+ * exist. */
 int store_question_finish(store_t *st, const store_job_t *job, const char *answer,
                           const char *passages_json, const char *timings_json,
                           const char *error, const char *done_body_json,
