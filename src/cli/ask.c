@@ -2,8 +2,9 @@
  * the answer as it streams in (answer.delta events over the long-poll API, docs/api.md
  * "Events"), then a newline at answer.done. The stream is followed from the account's last seq
  * read *before* the question is posted, so no piece of the answer can slip past. Pieces that
- * overlap what was printed (a job rerun after a restart) print only their new part; when a piece
- * is missing, the rest comes from answer.done, so what is printed is always the whole answer.
+ * overlap what was printed (a job rerun after a restart) print only their new part, whether
+ * offsets count characters or bytes; when a piece is missing, the rest comes from answer.done,
+ * so what is printed is always the whole answer.
  * With --json nothing is streamed: the final question object is printed. A server without the
  * events API is polled for the question's status instead. Single-threaded. */
 #include <errno.h>
@@ -39,35 +40,82 @@ const char *cli__utf8_skip(const char *s, size_t n) {
 }
 
 void cli__answer_init(cli__answer_t *a) {
-    a->have = 0;
+    core_buf_init(&a->printed);
+    a->chars = 0;
+    a->unit = CLI__OFFSET_UNKNOWN;
     a->gap = false;
     a->last_nl = false;
 }
 
+void cli__answer_destroy(cli__answer_t *a) { core_buf_destroy(&a->printed); }
+
 static const char *answer_take(cli__answer_t *a, const char *rest) {
     size_t n = strlen(rest);
-    a->have += cli__utf8_chars(rest);
+    core_buf_append(&a->printed, rest, n);
+    a->chars += cli__utf8_chars(rest);
     if (n > 0)
         a->last_nl = rest[n - 1] == '\n';
     return rest;
 }
 
+static bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+/* Where a piece at offset off (in unit u) starts in what was printed, as a byte index; false
+ * when that is past the end or inside a character. */
+static bool piece_start(const cli__answer_t *a, enum cli__offset_unit u, size_t off,
+                        size_t *start) {
+    const char *p = a->printed.data ? a->printed.data : "";
+    if (u == CLI__OFFSET_CHARS) {
+        if (off > a->chars)
+            return false;
+        *start = (size_t)(cli__utf8_skip(p, off) - p);
+        return true;
+    }
+    if (off > a->printed.len || (off < a->printed.len && is_continuation((unsigned char)p[off])))
+        return false;
+    *start = off;
+    return true;
+}
+
 const char *cli__answer_delta(cli__answer_t *a, int64_t offset, const char *text) {
     if (!text)
-        return "";
+        text = "";
+    const char *none = text + strlen(text);
+    if (a->gap)
+        return none;
     size_t off = offset > 0 ? (size_t)offset : 0;
-    if (a->gap || off > a->have) {
-        a->gap = true;
-        return text + strlen(text);
+    size_t tlen = strlen(text);
+    static const enum cli__offset_unit order[] = {CLI__OFFSET_CHARS, CLI__OFFSET_BYTES};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        enum cli__offset_unit u = order[i];
+        size_t start;
+        if ((a->unit != CLI__OFFSET_UNKNOWN && a->unit != u) || !piece_start(a, u, off, &start))
+            continue;
+        /* the piece must agree with what was printed where they overlap */
+        size_t overlap = a->printed.len - start;
+        size_t cmp = overlap < tlen ? overlap : tlen;
+        if (cmp > 0 && memcmp(a->printed.data + start, text, cmp) != 0)
+            continue;
+        if (a->chars != a->printed.len)
+            a->unit = u; /* past a non-ASCII character only one unit fits */
+        return overlap >= tlen ? none : answer_take(a, text + overlap);
     }
-    return answer_take(a, cli__utf8_skip(text, a->have - off));
+    a->gap = true;
+    return none;
 }
 
 const char *cli__answer_done(cli__answer_t *a, const char *full) {
     if (!full)
         return "";
     a->gap = false;
-    return answer_take(a, cli__utf8_skip(full, a->have));
+    size_t n = strlen(full), skip = a->printed.len;
+    if (skip > n)
+        skip = n;
+    /* what was printed should be the answer's start; if not, go on after as much of it,
+     * without cutting a character */
+    while (skip > 0 && skip < n && is_continuation((unsigned char)full[skip]))
+        skip--;
+    return answer_take(a, full + skip);
 }
 
 /* ======================================================================================
@@ -365,6 +413,7 @@ out:
     fflush(stdout);
     json_decref(body);
     free(a.error);
+    cli__answer_destroy(&a.ans);
     cli__resp_destroy(&resp);
     return status;
 }

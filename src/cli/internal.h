@@ -213,19 +213,27 @@ size_t cli__utf8_chars(const char *s);
 /* s advanced past n characters, or to its end. */
 const char *cli__utf8_skip(const char *s, size_t n);
 
-/* What `persona ask` has printed of one answer. answer.delta offsets count characters of the
- * answer before the piece; a piece that overlaps what was printed (a job rerun after a restart)
- * prints only its new part; a piece past what was printed means one went missing: streaming
- * stops there and answer.done supplies the rest, so the printed whole is always the answer. */
+/* What `persona ask` has printed of one answer. An answer.delta's offset says where its piece
+ * starts in the answer; docs/api.md counts it in characters, and a server may count bytes: the
+ * unit is learned from the first piece where the two differ (only one of them fits what was
+ * printed; characters are tried first). A piece that overlaps what was printed (a job rerun
+ * after a restart) prints only its new part; a piece past what was printed, or one that does
+ * not match it, means something went missing: streaming stops there and answer.done supplies the
+ * rest, so the printed whole is always the answer. */
+enum cli__offset_unit { CLI__OFFSET_UNKNOWN, CLI__OFFSET_CHARS, CLI__OFFSET_BYTES };
+
 typedef struct cli__answer {
-    size_t have;   /* characters printed */
-    bool gap;      /* a piece went missing; wait for answer.done */
-    bool last_nl;  /* the last character printed is a newline */
+    core_buf_t printed;         /* the answer as printed so far */
+    size_t chars;               /* its length in characters */
+    enum cli__offset_unit unit; /* what offsets count, once known */
+    bool gap;                   /* a piece went missing: wait for answer.done */
+    bool last_nl;               /* the last character printed is a newline */
 } cli__answer_t;
 
 void cli__answer_init(cli__answer_t *a);
-/* The part of a delta (offset, text) still to print: a pointer into text ("" for none).
- * Counts it as printed. A negative offset counts as 0. */
+void cli__answer_destroy(cli__answer_t *a);
+/* The part of a delta (offset, text) still to print: a pointer into text ("" for none). Counts
+ * it as printed. A negative offset counts as 0; NULL text as "". */
 const char *cli__answer_delta(cli__answer_t *a, int64_t offset, const char *text);
 /* The part of the whole answer still to print: a pointer into full. Counts it as printed. */
 const char *cli__answer_done(cli__answer_t *a, const char *full);

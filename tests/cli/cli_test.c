@@ -242,14 +242,15 @@ static void test_answer_in_order(void **state) {
     cli__answer_t a;
     cli__answer_init(&a);
     assert_string_equal(cli__answer_delta(&a, 0, "About the sea, "), "About the sea, ");
-    assert_int_equal(a.have, 15);
+    assert_int_equal(a.chars, 15);
     assert_string_equal(cli__answer_delta(&a, 15, "you said: "), "you said: ");
     assert_string_equal(cli__answer_delta(&a, 25, "waves."), "waves.");
     assert_false(a.gap);
     /* everything was streamed: done adds nothing */
     assert_string_equal(cli__answer_done(&a, "About the sea, you said: waves."), "");
-    assert_int_equal(a.have, 31);
+    assert_int_equal(a.chars, 31);
     assert_false(a.last_nl);
+    cli__answer_destroy(&a);
 }
 
 static void test_answer_overlap(void **state) {
@@ -261,17 +262,19 @@ static void test_answer_overlap(void **state) {
     /* a rerun job starts again from 0: only what is new prints */
     assert_string_equal(cli__answer_delta(&a, 0, "Hello "), "");
     assert_string_equal(cli__answer_delta(&a, 6, "world"), "ld");
-    assert_int_equal(a.have, 11);
+    assert_int_equal(a.chars, 11);
     /* the same piece twice prints once */
     assert_string_equal(cli__answer_delta(&a, 6, "world"), "");
     assert_string_equal(cli__answer_delta(&a, 11, "!\n"), "!\n");
     assert_true(a.last_nl);
     assert_string_equal(cli__answer_done(&a, "Hello world!\n"), "");
+    cli__answer_destroy(&a);
     /* negative offsets count as 0; NULL text is nothing */
     cli__answer_init(&a);
     assert_string_equal(cli__answer_delta(&a, -5, "ab"), "ab");
     assert_string_equal(cli__answer_delta(&a, 1, NULL), "");
     assert_string_equal(cli__answer_done(&a, NULL), "");
+    cli__answer_destroy(&a);
 }
 
 static void test_answer_gap(void **state) {
@@ -286,7 +289,16 @@ static void test_answer_gap(void **state) {
     /* ... and done gives the rest after what was printed */
     assert_string_equal(cli__answer_done(&a, "One. Two. Three. "), "Two. Three. ");
     assert_false(a.gap);
-    assert_int_equal(a.have, 17);
+    assert_int_equal(a.chars, 17);
+    cli__answer_destroy(&a);
+
+    /* a piece that contradicts what was printed also stops the stream */
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "Alpha beta"), "Alpha beta");
+    assert_string_equal(cli__answer_delta(&a, 6, "gamma"), "");
+    assert_true(a.gap);
+    assert_string_equal(cli__answer_done(&a, "Alpha beta gamma"), " gamma");
+    cli__answer_destroy(&a);
 }
 
 static void test_answer_done_only(void **state) {
@@ -296,23 +308,54 @@ static void test_answer_done_only(void **state) {
     /* no deltas at all: done prints the whole answer */
     assert_string_equal(cli__answer_done(&a, "I have nothing about that yet."),
                         "I have nothing about that yet.");
+    cli__answer_destroy(&a);
     /* deltas that stopped early: done prints the tail */
     cli__answer_init(&a);
     assert_string_equal(cli__answer_delta(&a, 0, "Part"), "Part");
     assert_string_equal(cli__answer_done(&a, "Part and whole"), " and whole");
+    cli__answer_destroy(&a);
+    /* a done that disagrees with what was printed never cuts a character */
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "abc"), "abc");
+    assert_string_equal(cli__answer_done(&a, "xxé!"), "é!");
+    cli__answer_destroy(&a);
 }
 
-static void test_answer_utf8_offsets(void **state) {
+static void test_answer_char_offsets(void **state) {
     (void)state;
-    /* offsets count characters, not bytes */
+    /* offsets in characters (docs/api.md) */
     cli__answer_t a;
     cli__answer_init(&a);
     assert_string_equal(cli__answer_delta(&a, 0, "Grüße 🙂 "), "Grüße 🙂 ");
-    assert_int_equal(a.have, 8);
-    assert_string_equal(cli__answer_delta(&a, 6, "🙂 Köln"), "Köln");
-    assert_string_equal(cli__answer_delta(&a, 12, "."), ".");
+    assert_int_equal(a.chars, 8);
+    assert_int_equal(a.printed.len, 13);
+    assert_string_equal(cli__answer_delta(&a, 8, "Köln"), "Köln");
+    assert_int_equal(a.unit, CLI__OFFSET_CHARS);
+    assert_string_equal(cli__answer_delta(&a, 6, "🙂 Köln."), ".");
+    assert_string_equal(cli__answer_delta(&a, 0, "Grüße"), "");
+    assert_false(a.gap);
     assert_string_equal(cli__answer_done(&a, "Grüße 🙂 Köln. 日本"), " 日本");
-    assert_int_equal(a.have, 16);
+    assert_int_equal(a.chars, 16);
+    cli__answer_destroy(&a);
+}
+
+static void test_answer_byte_offsets(void **state) {
+    (void)state;
+    /* offsets in bytes, as a server may count them: learned at the first piece that tells */
+    cli__answer_t a;
+    cli__answer_init(&a);
+    assert_string_equal(cli__answer_delta(&a, 0, "Grüße 🙂 "), "Grüße 🙂 ");
+    assert_string_equal(cli__answer_delta(&a, 13, "Köln"), "Köln");
+    assert_int_equal(a.unit, CLI__OFFSET_BYTES);
+    /* a rerun from the start, in bytes */
+    assert_string_equal(cli__answer_delta(&a, 0, "Grüße 🙂 "), "");
+    assert_string_equal(cli__answer_delta(&a, 13, "Köln."), ".");
+    /* an offset inside a character fits nothing: the stream stops, done completes it */
+    assert_string_equal(cli__answer_delta(&a, 3, "x"), "");
+    assert_true(a.gap);
+    assert_string_equal(cli__answer_done(&a, "Grüße 🙂 Köln. Ende"), " Ende");
+    assert_string_equal(a.printed.data, "Grüße 🙂 Köln. Ende");
+    cli__answer_destroy(&a);
 }
 
 static void check_line(const char *event_json, const char *want) {
@@ -502,7 +545,8 @@ int main(void) {
         cmocka_unit_test(test_format),           cmocka_unit_test(test_utf8_chars),
         cmocka_unit_test(test_answer_in_order),  cmocka_unit_test(test_answer_overlap),
         cmocka_unit_test(test_answer_gap),       cmocka_unit_test(test_answer_done_only),
-        cmocka_unit_test(test_answer_utf8_offsets), cmocka_unit_test(test_event_line),
+        cmocka_unit_test(test_answer_char_offsets), cmocka_unit_test(test_answer_byte_offsets),
+        cmocka_unit_test(test_event_line),
         cmocka_unit_test(test_jid),              cmocka_unit_test(test_ask_watch_command_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
