@@ -496,10 +496,11 @@ static void test_search_100k_timing(void **state)
         snprintf(title, sizeof title, "item %d", item);
         add_text(st, a, title, buf);
     }
+    int64_t bob_items[2];
     for (int item = 0; item < 2; item++) {
         gen_paragraphs(buf, 10000, &seed);
         strcat(buf, "Bob's lighthouse keeper painted a boat blue too.\n\n");
-        add_text(st, b, "bob", buf);
+        bob_items[item] = add_text(st, b, "bob", buf);
     }
     int64_t n_a = -1;
     assert_int_equal(store_corpus_count(st, a, 0, &n_a), 0);
@@ -541,10 +542,20 @@ static void test_search_100k_timing(void **state)
                 assert_true(n >= 1);
                 assert_non_null(strstr(ps[0].text, "lighthouse keeper painted his"));
             }
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n; i++) {
                 assert_null(strstr(ps[i].text, "Bob's"));
+                assert_true(ps[i].media_id != bob_items[0] && ps[i].media_id != bob_items[1]);
+            }
             store_passage_list_free(&ps, n);
         }
+        /* Every path (all words ranked, frequent words dropped, newest matches ranked) keeps
+         * to the account. */
+        store_passage_t *ps = NULL;
+        size_t nb = 0;
+        assert_int_equal(store_corpus_search(st, b, questions[q], 10, &ps, &nb), 0);
+        for (size_t i = 0; i < nb; i++)
+            assert_true(ps[i].media_id == bob_items[0] || ps[i].media_id == bob_items[1]);
+        store_passage_list_free(&ps, nb);
         printf("[ timing   ] search, 100k passages, %-16s: %zu found, best %.1f ms, mean %.1f ms\n",
                names[q], n, best, total / runs);
     }
