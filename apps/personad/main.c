@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static server_t *running;
 
@@ -27,6 +28,13 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Every WebSocket client is a file descriptor: raise the soft limit to 65,536 where the
+     * hard limit allows (libwebsockets sizes its tables from it when the context is created). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536) {
+        nofile.rlim_cur = nofile.rlim_max < 65536 ? nofile.rlim_max : 65536;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     server_t *s = NULL;
     if ((rc = server_new(&cfg, &s)) < 0) {
         fprintf(stderr, "personad: could not start: %s\n", core_strerror(rc));

@@ -42,6 +42,11 @@ static const opt_t options[] = {
     O(http_timeout_s, OPT_INT, "30", "idle timeout while a request is being received"),
     O(keepalive_timeout_s, OPT_INT, "60", "idle keep-alive connections are closed after this"),
     O(upload_queue_kib, OPT_INT, "4096", "upload bytes buffered in memory before pausing reads"),
+    O(ws_queue_events, OPT_INT, "1024",
+      "unsent events a WebSocket client may fall behind by before it is closed (4008)"),
+    O(event_retention_days, OPT_INT, "30", "events older than this many days are pruned (0: never)"),
+    O(event_retention_max, OPT_INT, "100000",
+      "per account, only the newest this many events are kept (0: all)"),
 };
 #undef O
 #define NOPTS (sizeof options / sizeof options[0])
@@ -216,8 +221,10 @@ static int validate(const config_t *cfg, FILE *err)
         fprintf(err, "personad: log_level must be debug, info, warn or error\n");
         return -EINVAL;
     }
-    if (cfg->job_max_attempts < 1 || cfg->thumbnail_size < 16 || cfg->upload_queue_kib < 64) {
-        fprintf(err, "personad: job_max_attempts >= 1, thumbnail_size >= 16, upload_queue_kib >= 64\n");
+    if (cfg->job_max_attempts < 1 || cfg->thumbnail_size < 16 || cfg->upload_queue_kib < 64 ||
+        cfg->ws_queue_events < 16) {
+        fprintf(err, "personad: job_max_attempts >= 1, thumbnail_size >= 16, upload_queue_kib >= 64, "
+                     "ws_queue_events >= 16\n");
         return -EINVAL;
     }
     return 0;

@@ -30,6 +30,9 @@ typedef struct config {
     int http_timeout_s;
     int keepalive_timeout_s;
     int upload_queue_kib;       /* bytes of an upload buffered before flow control pauses it */
+    int ws_queue_events;        /* unsent events a WebSocket client may fall behind by */
+    int event_retention_days;   /* events older than this are pruned (0: never) */
+    int event_retention_max;    /* per account, only the newest this many are kept (0: all) */
     char *config_file;          /* the file that was read, if any */
 } config_t;
 

@@ -5,6 +5,7 @@
 
 #include "core/core.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,37 @@ struct jobs {
     pthread_t *threads;
 };
 
+int jobs_emit(store_t *st, const jobs_config_t *cfg, int64_t account_id, const char *type,
+              const char *body_json)
+{
+    store_event_t ev = {0};
+    int rc = store_event_append(st, account_id, type, body_json, &ev);
+    if (rc == 0 && cfg->on_event)
+        cfg->on_event(cfg->event_ud, &ev);
+    store_event_clear(&ev);
+    return rc;
+}
+
 static int run_job(jobs_t *j, const store_job_t *job)
 {
-    if (strcmp(job->kind, "media.process") == 0)
-        return jobs_run_media_process(j->st, job, j->cfg.thumbnail_size);
+    if (strcmp(job->kind, "question.answer") == 0)
+        return jobs_run_question_answer(j->st, job, &j->cfg);
+    if (strcmp(job->kind, "media.process") == 0) {
+        int rc = jobs_run_media_process(j->st, job, j->cfg.thumbnail_size);
+        /* Tell the account's clients; the item's status is the truth if this is lost. */
+        store_media_t m = {0};
+        if (store_media_get(j->st, job->account_id, job->media_id, &m) == 0) {
+            json_t *body = json_pack("{s:I, s:s, s:s?}", "media_id", (json_int_t)m.id, "status",
+                                     store_media_status_name(m.status), "error", m.error);
+            char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+            if (text)
+                jobs_emit(j->st, &j->cfg, job->account_id, "media.updated", text);
+            free(text);
+            json_decref(body);
+            store_media_clear(&m);
+        }
+        return rc;
+    }
     char why[96];
     snprintf(why, sizeof why, "unknown job kind %.40s", job->kind);
     return store_job_finish(j->st, job, why);

@@ -13,10 +13,16 @@
 
 typedef struct jobs jobs_t;
 
+/* Called on a worker thread after an event was committed to the log (the event is borrowed for
+ * the call). The server uses it to push the event to connected clients. */
+typedef void (*jobs_event_fn)(void *ud, const store_event_t *ev);
+
 typedef struct jobs_config {
     int workers;        /* threads, >= 1 */
     int max_attempts;   /* see store_job_claim */
     int thumbnail_size; /* longer side, pixels */
+    jobs_event_fn on_event; /* may be NULL */
+    void *event_ud;
 } jobs_config_t;
 
 /* Starts the workers over st (borrowed; must outlive the jobs). Returns NULL on failure. */
@@ -30,5 +36,14 @@ void jobs_stop(jobs_t **j);
  * Returns 0 when the job was ended (done or failed), or a negative code if it could not even be
  * recorded. */
 int jobs_run_media_process(store_t *st, const store_job_t *job, int thumbnail_size);
+
+/* Runs one claimed question.answer job: retrieves the passages, composes the answer, emits
+ * answer.delta events as text becomes available and answer.done (or answer.failed) with the
+ * question's end, in one transaction. Exposed for tests. */
+int jobs_run_question_answer(store_t *st, const store_job_t *job, const jobs_config_t *cfg);
+
+/* Appends an event and hands it to cfg->on_event. Returns 0 or a negative code. */
+int jobs_emit(store_t *st, const jobs_config_t *cfg, int64_t account_id, const char *type,
+              const char *body_json);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct srv_done {
  * requests). */
 typedef struct srv_pss {
     srv_req_t *req;
+    srv_ws_t *ws;  /* once upgraded to a WebSocket (/v1/ws) */
     char peer[64]; /* the client's address, looked up once per connection */
 } srv_pss_t;
 
@@ -52,6 +54,7 @@ static void req_free(srv_req_t *r)
 {
     if (!r)
         return;
+    srv_hub_unwait(r);
     free(r->path);
     for (int i = 0; i < r->n_query; i++)
         free(r->query[i]);
@@ -158,6 +161,9 @@ static void drain_completions(server_t *s)
         if (r->orphaned) {
             if (r->inflight == 0)
                 req_free(r);
+        } else if (d->kind == SRV_DONE_RESPONSE && r->wants_wait) {
+            r->wants_wait = false;
+            srv_hub_wait(s->hub, r);
         } else if (d->kind == SRV_DONE_RESPONSE) {
             server_respond(r);
         } else {
@@ -545,6 +551,27 @@ static int refuse_upgrade(struct lws *wsi, const char *what)
     return -1;
 }
 
+/* The WebSocket's token: Authorization: Bearer, or ?token=. Returns a malloc'd copy or NULL. */
+static char *ws_token(struct lws *wsi)
+{
+    char buf[128];
+    int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && !strncasecmp(buf, "Bearer ", 7))
+        return xstrdup(buf + 7);
+    const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof buf);
+    return v ? xstrdup(v) : NULL;
+}
+
+static int64_t ws_after(struct lws *wsi)
+{
+    char buf[64];
+    uint64_t v = 0;
+    const char *a = lws_get_urlarg_by_name(wsi, "after=", buf, sizeof buf);
+    if (!a || core_parse_u64(a, strlen(a), &v) < 0)
+        return 0;
+    return (int64_t)v;
+}
+
 /* ======================================================================================
  * the lws protocol callback
  * ====================================================================================== */
@@ -555,12 +582,25 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     srv_pss_t *pss = user;
     server_t *s = lws_context_user(lws_get_context(wsi));
     if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
-        if (s)
+        if (s) {
             drain_completions(s);
+            if (s->hub)
+                srv_hub_drain(s->hub);
+        }
         return 0;
     }
-    if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE)
+    if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE) {
+        char uri[16] = "";
+        if (in && !strcmp((const char *)in, "websocket") &&
+            lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && !strcmp(uri, "/v1/ws"))
+            return 0;
         return refuse_upgrade(wsi, in);
+    }
+    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION) {
+        char uri[16] = "";
+        return lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) > 0 && !strcmp(uri, "/v1/ws")
+                   ? 0 : 1;
+    }
     /* lws calls some reasons (a connection that never became a request) without per-session
      * data. */
     if (!pss)
@@ -582,6 +622,25 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:
         on_closed(pss);
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED: {
+        /* The kernel's send buffer per client is bounded too (it autotunes to megabytes
+         * otherwise): with 10,000 clients, memory stays bounded and a stalled client is seen as
+         * one by our own queue, not hidden in the kernel. */
+        int sndbuf = 64 * 1024;
+        setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+        pss->ws = srv_ws_open(s, wsi, ws_token(wsi), ws_after(wsi));
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        if (pss->ws)
+            srv_ws_receive(pss->ws, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return pss->ws ? srv_ws_writeable(pss->ws) : 0;
+    case LWS_CALLBACK_CLOSED:
+        srv_ws_closed(pss->ws);
+        pss->ws = NULL;
         return 0;
     default:
         break;
@@ -608,6 +667,12 @@ static void lws_log_bridge(int level, const char *line)
              core_log_quote(tmp, q, sizeof q));
 }
 
+static void on_job_event(void *ud, const store_event_t *ev)
+{
+    server_t *s = ud;
+    srv_hub_publish(s->hub, ev);
+}
+
 int server_new(const config_t *cfg, server_t **out)
 {
     int rc = 0;
@@ -628,17 +693,12 @@ int server_new(const config_t *cfg, server_t **out)
     }
     s->metrics = srv_metrics_new();
     s->tokens = srv_token_cache_new();
+    s->hub = srv_hub_new(s);
     s->limit_user = auth_limiter_new(cfg->login_max_failures, cfg->login_window_s);
     s->limit_addr = auth_limiter_new(cfg->login_max_failures_addr, cfg->login_window_s);
     int nreq = cfg->request_threads > 0 ? cfg->request_threads : core_ncpu();
     s->pool = core_pool_new(nreq, "req");
-    jobs_config_t jc = {
-        .workers = cfg->workers > 0 ? cfg->workers : core_ncpu(),
-        .max_attempts = cfg->job_max_attempts,
-        .thumbnail_size = cfg->thumbnail_size,
-    };
-    s->jobs = jobs_start(s->st, &jc);
-    if (!s->pool || !s->jobs) {
+    if (!s->pool) {
         rc = -EAGAIN;
         goto fail;
     }
@@ -659,6 +719,12 @@ int server_new(const config_t *cfg, server_t **out)
     info.keepalive_timeout = cfg->keepalive_timeout_s;
     info.server_string = "personad";
     info.alpn = "http/1.1";
+    /* WebSocket keepalive: a ping after 30 s of silence, hang up after 70 s without a pong. */
+    static const lws_retry_bo_t ws_keepalive = {
+        .secs_since_valid_ping = 30,
+        .secs_since_valid_hangup = 70,
+    };
+    info.retry_and_idle_policy = &ws_keepalive;
     if (*cfg->tls_cert) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
@@ -669,6 +735,20 @@ int server_new(const config_t *cfg, server_t **out)
         core_log(CORE_LOG_ERROR, "http.listen", "host=%s port=%d error=\"cannot listen\"",
                  cfg->host, cfg->port);
         rc = -EADDRINUSE;
+        goto fail;
+    }
+    srv_hub_start(s->hub);
+    /* Jobs start once the context exists: their events wake it. */
+    jobs_config_t jc = {
+        .workers = cfg->workers > 0 ? cfg->workers : core_ncpu(),
+        .max_attempts = cfg->job_max_attempts,
+        .thumbnail_size = cfg->thumbnail_size,
+        .on_event = on_job_event,
+        .event_ud = s,
+    };
+    s->jobs = jobs_start(s->st, &jc);
+    if (!s->jobs) {
+        rc = -EAGAIN;
         goto fail;
     }
     s->vhost = lws_get_vhost_by_name(s->ctx, "default");
@@ -714,18 +794,21 @@ void server_free(server_t **ps)
         return;
     /* Workers first, so no completion arrives for a destroyed context; then the context, whose
      * close callbacks free the remaining requests; then what the handlers used. */
+    jobs_stop(&s->jobs); /* no more events are published */
     core_pool_free(&s->pool);
     if (s->ctx) {
         drain_completions(s);
+        if (s->hub)
+            srv_hub_drain(s->hub);
         lws_context_destroy(s->ctx);
     }
     drain_completions(s);
-    jobs_stop(&s->jobs);
     store_free(&s->st);
     auth_limiter_free(&s->limit_user);
     auth_limiter_free(&s->limit_addr);
     srv_metrics_free(&s->metrics);
     srv_token_cache_free(&s->tokens);
+    srv_hub_free(&s->hub);
     pthread_mutex_destroy(&s->done_mu);
     free(s);
     *ps = NULL;

@@ -68,6 +68,10 @@ typedef struct srv_resp {
 
 typedef struct srv_metrics srv_metrics_t;
 typedef struct srv_token_cache srv_token_cache_t;
+typedef struct srv_hub srv_hub_t;
+typedef struct srv_ws srv_ws_t;
+typedef struct srv_hub_event srv_hub_event_t;
+struct hub_account;
 
 struct server {
     const config_t *cfg;
@@ -77,6 +81,7 @@ struct server {
     auth_limiter_t *limit_user, *limit_addr;
     srv_metrics_t *metrics;
     srv_token_cache_t *tokens;
+    srv_hub_t *hub;
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     int port;
@@ -123,6 +128,13 @@ struct srv_req {
     /* ownership bookkeeping (loop thread only) */
     int inflight;
     bool orphaned;
+    /* long-poll (GET /v1/events): set by the handler, used by the hub on the loop */
+    bool wants_wait, poll_now;
+    int64_t poll_after;
+    int poll_wait_s;
+    struct hub_account *wait_acct;
+    srv_req_t *wait_next, *wait_prev;
+    lws_sorted_usec_list_t wait_sul;
 };
 
 /* ---- http.c ---- */
@@ -130,7 +142,10 @@ struct srv_req {
 void server_dispatch(srv_req_t *r, void (*fn)(srv_req_t *r), int kind);
 /* From a worker: hands r back to the loop with a completion of the given kind. */
 void server_complete(srv_req_t *r, int kind);
-enum { SRV_DONE_RESPONSE = 1, SRV_DONE_UPLOAD_BEGUN = 2, SRV_DONE_UPLOAD_DRAINED = 3 };
+enum {
+    SRV_DONE_RESPONSE = 1, SRV_DONE_UPLOAD_BEGUN = 2, SRV_DONE_UPLOAD_DRAINED = 3,
+    SRV_DONE_WS_AUTHED = 4, SRV_DONE_WS_FETCHED = 5,
+};
 /* Loop side: resumes receiving (after flow control) and arms the idle timeout. */
 void server_resume_rx(srv_req_t *r);
 void server_pause_rx(srv_req_t *r);
@@ -177,6 +192,33 @@ void srv_h_media_list(srv_req_t *r);
 void srv_h_media_get(srv_req_t *r);
 void srv_h_media_delete(srv_req_t *r);
 void srv_h_media_download(srv_req_t *r);
+void srv_h_question_create(srv_req_t *r);
+void srv_h_question_list(srv_req_t *r);
+void srv_h_question_get(srv_req_t *r);
+void srv_h_events(srv_req_t *r);
+void srv_h_ws_plain(srv_req_t *r);
+
+/* ---- hub.c: events to WebSocket clients and long-poll waiters ---- */
+srv_hub_t *srv_hub_new(server_t *s);
+/* Loop: starts the retention timer (needs the lws context). */
+void srv_hub_start(srv_hub_t *h);
+void srv_hub_free(srv_hub_t **h);
+/* Any thread: an event was committed; push it to the account's clients. */
+void srv_hub_publish(srv_hub_t *h, const store_event_t *ev);
+/* Loop: delivers published events and WebSocket task completions. */
+void srv_hub_drain(srv_hub_t *h);
+/* Worker: a WebSocket task is done (used by hub.c itself). */
+void srv_hub_complete(srv_hub_t *h, srv_ws_t *c, int kind);
+/* Loop: parks a long-poll request until an event after r->poll_after or r->poll_wait_s. */
+void srv_hub_wait(srv_hub_t *h, srv_req_t *r);
+/* Loop: removes a parked request (its connection closed). */
+void srv_hub_unwait(srv_req_t *r);
+/* Loop: a WebSocket connection was established (token taken). */
+srv_ws_t *srv_ws_open(server_t *s, struct lws *wsi, char *token, int64_t after);
+void srv_ws_closed(srv_ws_t *c);
+void srv_ws_receive(srv_ws_t *c, const char *in, size_t len);
+/* Loop: LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
+int srv_ws_writeable(srv_ws_t *c);
 
 /* ---- upload.c: POST /v1/media, streamed ---- */
 /* Loop: headers are in; start the upload (auth and blob on a worker, body paused till then). */

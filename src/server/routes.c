@@ -20,6 +20,11 @@ static const srv_route_t routes[] = {
     {"GET", "/v1/media/{id}", srv_h_media_get, SRV_AUTH},
     {"DELETE", "/v1/media/{id}", srv_h_media_delete, SRV_AUTH},
     {"GET", "/v1/media/{id}/{name}", srv_h_media_download, SRV_AUTH},
+    {"POST", "/v1/questions", srv_h_question_create, SRV_AUTH | SRV_JSON_BODY},
+    {"GET", "/v1/questions", srv_h_question_list, SRV_AUTH},
+    {"GET", "/v1/questions/{id}", srv_h_question_get, SRV_AUTH},
+    {"GET", "/v1/events", srv_h_events, SRV_AUTH},
+    {"GET", "/v1/ws", srv_h_ws_plain, SRV_ON_LOOP},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

@@ -283,12 +283,9 @@ err_has "HTTP 404"
 # ---- questions and events ----------------------------------------------------------------------
 step "ask and watch"
 TOKEN=$(sed -n 's/^token = //p' "$PERSONA_CONFIG")
-# Guard while the server side lands: a server without the questions API answers 404.
 qcode=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' --data '{}' "$URL/v1/questions" || true)
-if [[ $qcode == 404 ]]; then
-    echo "SKIP: ask/watch steps: the server has no questions API yet (POST /v1/questions: 404)"
-else
+{
     [[ $qcode == 400 ]] || fail "POST /v1/questions without text: HTTP $qcode, wanted 400"
     printf '%s\n' "The lighthouse keeper painted the door blue every spring." \
         "Our neighbour grows enormous pumpkins behind the old mill." >"$TMP/lighthouse.txt"
@@ -394,7 +391,7 @@ for q, t in done.items():
         fail "watch: no human answer.delta line"
     grep -Eq "^[0-9]+ answer.done question=$LASTQ passages=[0-9]+ text=\".*painted the door blue" \
         "$TMP/out" || fail "watch: no human answer.done line"
-fi
+}
 
 # ---- logout ----------------------------------------------------------------------------------------------
 step "logout"
