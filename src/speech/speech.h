@@ -1,0 +1,81 @@
+/* speech: text to speech with espeak-ng's C library, WAV files, and a sentence splitter for
+ * speaking a streamed answer sentence by sentence.
+ *
+ * Threads: espeak-ng keeps its state in globals and is not thread-safe. Every call into it goes
+ * through one process-wide mutex inside this module, so speech_synthesize() may be called from
+ * any thread, but calls run one at a time (callers that need parallel synthesis must use
+ * processes). The other functions hold no global state.
+ *
+ * Errors: 0 or a negative code — a negative errno, a CORE_E* code, or a SPEECH_E* code below;
+ * speech_strerror() names all of them. */
+#ifndef PERSONA_SPEECH_H
+#define PERSONA_SPEECH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    SPEECH_EINIT = -10101,  /* espeak-ng could not start (its voice data is missing?) */
+    SPEECH_EVOICE = -10102, /* no voice of that name */
+    SPEECH_ESYNTH = -10103, /* espeak-ng failed while synthesizing */
+};
+/* A static string for err (a SPEECH_E* code, or anything core_strerror knows). */
+const char *speech_strerror(int err);
+
+#define SPEECH_DEFAULT_VOICE "en-us"
+#define SPEECH_RATE_MIN 80     /* words per minute, espeak-ng's own bounds */
+#define SPEECH_RATE_MAX 450
+#define SPEECH_RATE_DEFAULT 175
+#define SPEECH_DEFAULT_MAX_SECONDS 600
+
+typedef struct speech_config {
+    const char *voice; /* espeak-ng voice name ("en-us", "de", "en+f3"); NULL: "en-us". Borrowed */
+    int rate;          /* words per minute, 80..450 */
+    int pitch;         /* 0..99, 50 is the voice's own */
+    int volume;        /* 0..200, 100 is normal */
+    int max_seconds;   /* longest audio one call may produce (1..86400); longer: CORE_ELIMIT */
+} speech_config_t;
+
+/* Fills c with the defaults: en-us, 175 wpm, pitch 50, volume 100, 600 s. */
+void speech_config_default(speech_config_t *c);
+/* Checks the ranges above. Returns 0 or -EINVAL. Does not check that the voice exists. */
+int speech_config_check(const speech_config_t *c);
+
+/* Starts espeak-ng if it is not started yet (speech_synthesize does this on first use; calling
+ * it early moves the cost, ~10 ms, off the first answer and reports missing data at start-up).
+ * Returns 0, or SPEECH_EINIT. Thread-safe. */
+int speech_init(void);
+/* Stops espeak-ng and frees its memory, once, at the end of the program: espeak-ng 1.51
+ * deadlocks in its second espeak_Terminate after a restart, so after this every synthesis
+ * returns SPEECH_EINIT. NULL-safe to repeat. Waits for a synthesis in progress. */
+void speech_shutdown(void);
+
+/* Synthesizes text[0..len) (UTF-8; invalid sequences, control characters and NUL bytes are
+ * read as spaces, so any bytes are accepted) with cfg (NULL: defaults).
+ * On success returns 0 with *pcm a malloc'd array of *nsamples mono signed 16-bit samples (the
+ * caller frees it; NULL when *nsamples is 0, e.g. for empty or blank text) and *sample_rate in
+ * Hz. On failure returns -EINVAL (bad cfg), SPEECH_EVOICE (no such voice), CORE_ELIMIT (the
+ * audio would be longer than cfg->max_seconds), -ENOMEM, SPEECH_EINIT or SPEECH_ESYNTH, with
+ * *pcm NULL and *nsamples 0. */
+int speech_synthesize(const speech_config_t *cfg, const char *text, size_t len, int16_t **pcm,
+                      size_t *nsamples, int *sample_rate);
+
+/* Writes a WAV file (RIFF, PCM, 16-bit, mono) of pcm[0..nsamples) at sample_rate to path:
+ * written to a temporary file in the same folder, fsynced and renamed over path, so a reader
+ * sees the whole file or nothing. Returns 0 or -errno (-EFBIG past 4 GiB); on failure path is
+ * untouched and no temporary file is left. */
+int speech_write_wav(const char *path, const int16_t *pcm, size_t nsamples, int sample_rate);
+/* Appends a WAV header for nsamples 16-bit mono samples at sample_rate to out[44]. */
+void speech_wav_header(uint8_t out[44], size_t nsamples, int sample_rate);
+
+/* The sentence splitter. Looks at text[0..len) and returns the length in bytes of its first
+ * complete sentence, including the end punctuation, closing quotes or brackets and the blanks
+ * after it; 0 when no sentence is complete yet. A sentence ends at . ! ? … (and their CJK
+ * forms) followed by a blank, at a line break, or, when at_end (no more text will come), at
+ * the end of the text. "Dr.", "e.g.", single initials and numbers like "3.5" do not end one.
+ * A run longer than max_bytes (0: 400) without an end is cut at its last blank or comma, so a
+ * speaker never waits on a sentence that does not end. Never splits a UTF-8 sequence. */
+size_t speech_next_sentence(const char *text, size_t len, bool at_end, size_t max_bytes);
+
+#endif
