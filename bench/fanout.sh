@@ -72,8 +72,12 @@ EOF
 curl -sf -X POST "$URL/v1/media?title=memories" -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: text/plain' --data-binary @"$D/corpus.txt" >/dev/null
 for N in $NS; do
+    # the extractive answer (3 passages: ~13 answer.delta + answer.done per question and client)
     run_one "personad_N$N" --port "$PORT" --mode persona --clients "$N" --questions "$M" \
         --interval-ms "$INTERVAL" --window "$WINDOW" --ws-token "$DEV" --post-token "$TOKEN"
+    # a one-sentence answer (1 answer.delta + answer.done, as the Flask baseline sends)
+    run_one "personad_short_N$N" --port "$PORT" --mode persona --clients "$N" --questions "$M" \
+        --interval-ms "$INTERVAL" --window "$WINDOW" --ws-token "$DEV" --post-token "$TOKEN" --short
 done
 echo "personad_rss_kib $(awk '/VmHWM/ {print $2}' /proc/"$PERSONAD_PID"/status)" | tee -a "$RES"
 bench_personad_stop
@@ -97,17 +101,25 @@ for line in open(sys.argv[1]):
     label, _, rest = line.strip().partition(" ")
     kv = dict(x.split("=", 1) for x in rest.split() if "=" in x)
     rows[label] = kv
-print("fan-out: first answer.delta after POST returned (ms), all client x question samples")
-print(f"{'run':<18}{'ready':>7}{'delivered/expected':>22}{'p50':>9}{'p99':>9}{'max':>9}{'connect s':>11}")
+print("fan-out: first answer.delta of each question at each client, ms after POST returned")
+print("(sent: ms after POST was sent; early: samples that arrived before the POST returned)")
+print(f"{'run':<24}{'ready':>7}{'delivered/expected':>20}{'p50':>8}{'p99':>8}{'max':>8}"
+      f"{'sent p50':>9}{'sent p99':>9}{'POST p50':>9}{'early':>7}{'connect s':>10}")
 for label, kv in rows.items():
     if "p50_ms" not in kv:
         print(f"{label:<18} {' '.join(f'{k}={v}' for k, v in kv.items()) or 'no result'}")
         continue
     de = f"{kv['delivered']}/{kv['expected']}"
-    print(f"{label:<18}{kv['ready']:>7}{de:>22}{kv['p50_ms']:>9}{kv['p99_ms']:>9}{kv['max_ms']:>9}{kv['connect_s']:>11}")
+    early = f"{100 * int(kv['negative']) / max(1, int(kv['delivered'])):.0f}%"
+    print(f"{label:<24}{kv['ready']:>7}{de:>20}{kv['p50_ms']:>8}{kv['p99_ms']:>8}{kv['max_ms']:>8}"
+          f"{kv['send_p50_ms']:>9}{kv['send_p99_ms']:>9}{kv['post_p50_ms']:>9}{early:>7}{kv['connect_s']:>10}")
 for n in ("100", "1000", "10000"):
-    p, f = rows.get(f"personad_N{n}", {}), rows.get(f"flask_N{n}", {})
-    if "p99_ms" in p and "p99_ms" in f and float(p["p99_ms"]) > 0:
-        print(f"N={n}: Flask p99 / personad p99 = {float(f['p99_ms']) / float(p['p99_ms']):.1f}x")
+    f = rows.get(f"flask_N{n}", {})
+    for v in ("", "short_"):
+        p = rows.get(f"personad_{v}N{n}", {})
+        if "p99_ms" in p and "p99_ms" in f and float(p["send_p99_ms"]) > 0:
+            print(f"N={n}: Flask / personad{' (short answer)' if v else ''}: p99 "
+                  f"{float(f['p99_ms']) / max(0.01, float(p['p99_ms'])):.1f}x, p99 after send "
+                  f"{float(f['send_p99_ms']) / float(p['send_p99_ms']):.1f}x")
 EOF
 cat "$D/summary.txt"
