@@ -180,7 +180,7 @@ static void poll_state(client_t *c) {
     if (ack_due && core_mono_ns() - c->last_ack_ns >= DESK__ACK_MS * 1000000ll)
         lws_callback_on_writable(c->wsi);
     int fin = desk__worker_finished(c->w);
-    if (fin != 0) {
+    if (fin >= 0) {
         if (!c->finish_deadline_ns)
             c->finish_deadline_ns = core_mono_ns() + 1000000000ll; /* 1 s to send the last ack */
         if (!ack_due || core_mono_ns() > c->finish_deadline_ns) {

@@ -174,7 +174,7 @@ int desk__worker_start(const desk__opts_t *opts, desk__state_t *st, desk__notify
 void desk__worker_push(desk__worker_t *w, desk__event_t *ev);
 /* The seq persisted last (to ack). Thread-safe. */
 int64_t desk__worker_acked(desk__worker_t *w);
-/* 0 while running; DESK_EXIT_OK once --once has its answer; DESK_EXIT_FAIL after a fatal
+/* -1 while running; DESK_EXIT_OK once --once has its answer; DESK_EXIT_FAIL after a fatal
  * error (the state file cannot be written, --once got answer.failed). Thread-safe. */
 int desk__worker_finished(desk__worker_t *w);
 /* Finishes the event in hand (not the queue), persists, joins and frees; NULL-safe. */

@@ -299,7 +299,7 @@ static void handle(desk__worker_t *w, desk__event_t *ev) {
     if (answer_end) {
         if (save_state(w) < 0)
             return;
-        if (w->opts->once && atomic_load(&w->finished) == 0) {
+        if (w->opts->once && atomic_load(&w->finished) < 0) {
             atomic_store(&w->finished,
                          ev->type == DESK__EV_DONE ? DESK_EXIT_OK : DESK_EXIT_FAIL);
             w->notify(w->notify_arg);
@@ -333,7 +333,7 @@ static void *worker_main(void *arg) {
         if (!w->head)
             w->tail = NULL;
         pthread_mutex_unlock(&w->mu);
-        if (atomic_load(&w->finished) == 0)
+        if (atomic_load(&w->finished) < 0)
             handle(w, &it->ev);
         desk__event_clear(&it->ev);
         free(it);
@@ -358,6 +358,7 @@ int desk__worker_start(const desk__opts_t *opts, desk__state_t *st, desk__notify
     desk__state_init(st);
     w->handled = w->st.seq;
     atomic_store(&w->acked, w->st.seq);
+    atomic_store(&w->finished, -1);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
 
