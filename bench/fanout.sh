@@ -106,6 +106,8 @@ print("(sent: ms after POST was sent; early: samples that arrived before the POS
 print(f"{'run':<24}{'ready':>7}{'delivered/expected':>20}{'p50':>8}{'p99':>8}{'max':>8}"
       f"{'sent p50':>9}{'sent p99':>9}{'POST p50':>9}{'early':>7}{'connect s':>10}")
 for label, kv in rows.items():
+    if label.endswith("_rss_kib"):
+        continue
     if "p50_ms" not in kv:
         print(f"{label:<18} {' '.join(f'{k}={v}' for k, v in kv.items()) or 'no result'}")
         continue

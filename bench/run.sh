@@ -3,6 +3,9 @@
 #   bench/http.sh      wrk on personad, Flask-SocketIO/eventlet and nginx
 #   bench/upload.sh    a 1 GiB upload over loopback
 #   bench/separate.sh  media_split against the ffmpeg CLI, PCM decode and thumbnail
+#   bench/fanout.sh    N WebSocket clients x 20 questions, personad and Flask-SocketIO (~1.5 min)
+#   bench/questions.sh questions/s on a 100,000-passage corpus (~25 s)
+#   bench/speech.sh    POST /v1/questions to persona-desktop's first audio sample (~10 s)
 # Installs what is missing (apt-get, only when dpkg-query says so). Figures are printed and kept
 # under bench/out/ (summary.txt: the figures; results.txt, *.wrk, logs: the raw material).
 # About 3-4 minutes on 2 cores; the first run also makes the test videos (~1.5 min), cached in
@@ -30,6 +33,9 @@ T0=$(date +%s)
 "$HERE/http.sh" "$BUILD"
 "$HERE/upload.sh" "$BUILD"
 "$HERE/separate.sh" "$BUILD"
+"$HERE/fanout.sh" "$BUILD"
+"$HERE/questions.sh" "$BUILD"
+"$HERE/speech.sh" "$BUILD"
 
 {
     echo
@@ -40,6 +46,12 @@ T0=$(date +%s)
     cat "$OUT_DIR/upload/summary.txt"
     echo
     cat "$OUT_DIR/separate/summary.txt"
+    echo
+    cat "$OUT_DIR/fanout/summary.txt"
+    echo
+    cat "$OUT_DIR/questions/summary.txt"
+    echo
+    cat "$OUT_DIR/speech/summary.txt" 2>/dev/null || echo "speech: skipped (no persona-desktop)"
     echo
     echo "total: $(( $(date +%s) - T0 )) s"
 } | tee "$OUT_DIR/summary.txt"
