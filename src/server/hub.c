@@ -5,16 +5,19 @@
  * A WebSocket client's states (srv_ws_t.state), all transitions on the loop:
  *
  *   AUTHING --token ok--> FETCHING <--gap or refetch--+
- *      |                     |                        |
- *      +--bad token: close   +--page < limit--> LIVE -+
- *          4001                                   |
- *                        queue > bound: close 4008 +--> CLOSING
+ *      |                  |    ^                      |
+ *      +--bad token:      |    +-- queue half empty --+--- BACKLOG (queue full, more to read)
+ *         close 4001      +--page < room--> LIVE -----+
+ *                                             |
+ *                   live queue > bound: 4008  +--> CLOSING
  *
  * Invariants: (1) events are queued to a client in seq order with no gap: an event is queued
  * only when its seq is last_queued + 1; anything else sends the client back to FETCHING, which
  * reads the log from last_queued; (2) events that arrive while FETCHING set `refetch`, so a
  * fetch that raced with a commit is followed by another; (3) a client's queue never holds more
- * than ws_queue_events events; (4) frames are written only from LWS_CALLBACK_SERVER_WRITEABLE.
+ * than ws_queue_events events, and a replay reads only as much of the log as the queue has room
+ * for, so only a live client that stops reading is closed as too slow; (4) frames are written
+ * only from LWS_CALLBACK_SERVER_WRITEABLE.
  * Together: replay then live, no gap, no duplicate, bounded memory. */
 #include "server/internal.h"
 
@@ -51,7 +54,9 @@ struct srv_hub {
     lws_sorted_usec_list_t prune_sul;
 };
 
-enum ws_state { WS_AUTHING, WS_FETCHING, WS_LIVE, WS_CLOSING };
+/* WS_BACKLOG: more of the log is to be read, but the queue is full; the next fetch starts when
+ * the writer has made room. */
+enum ws_state { WS_AUTHING, WS_FETCHING, WS_BACKLOG, WS_LIVE, WS_CLOSING };
 
 struct srv_ws {
     server_t *srv;
@@ -63,6 +68,7 @@ struct srv_ws {
     int64_t account_id, device_id;
     int64_t last_queued, acked;
     bool refetch;
+    int fetch_limit;            /* set by the loop before a fetch: the room left in the queue */
     srv_hub_event_t **queue;    /* ring of ws_queue_events */
     size_t qhead, qlen, qcap;
     int inflight;
@@ -141,8 +147,12 @@ static void ws_close(srv_ws_t *c, int code, const char *why)
     c->state = WS_CLOSING;
     c->close_code = code;
     c->close_reason = why;
-    if (c->wsi)
+    if (c->wsi) {
+        /* The close frame goes out when the socket takes it; a client that reads nothing any
+         * more is dropped without it after 10 s. */
         lws_callback_on_writable(c->wsi);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 10);
+    }
 }
 
 static void ws_enqueue(srv_ws_t *c, srv_hub_event_t *e)
@@ -165,14 +175,23 @@ static void ws_dispatch(srv_ws_t *c, void (*fn)(srv_ws_t *c), int kind);
 
 static void fetch_task(srv_ws_t *c)
 {
-    c->fetch_rc = store_event_list(c->srv->st, c->account_id, c->last_queued, HUB_FETCH_PAGE,
+    c->fetch_rc = store_event_list(c->srv->st, c->account_id, c->last_queued, c->fetch_limit,
                                    &c->fetched, &c->nfetched);
 }
 
+/* Reads the log after last_queued, as much as the queue has room for. Replay is paced by the
+ * client's reading: a long replay never overflows the queue (only a live client that stops
+ * reading does). */
 static void ws_fetch(srv_ws_t *c)
 {
+    size_t room = c->qcap - c->qlen;
+    if (room == 0) {
+        c->state = WS_BACKLOG;
+        return;
+    }
     c->state = WS_FETCHING;
     c->refetch = false;
+    c->fetch_limit = (int)(room < HUB_FETCH_PAGE ? room : HUB_FETCH_PAGE);
     ws_dispatch(c, fetch_task, SRV_DONE_WS_FETCHED);
 }
 
@@ -182,6 +201,8 @@ static void ws_deliver(srv_ws_t *c, srv_hub_event_t *e)
         c->refetch = true;
         return;
     }
+    if (c->state == WS_BACKLOG) /* the coming fetch reads it from the log */
+        return;
     if (c->state != WS_LIVE || e->seq <= c->last_queued)
         return;
     if (e->seq == c->last_queued + 1)
@@ -279,7 +300,7 @@ static void ws_on_complete(srv_ws_t *c, int kind)
     c->nfetched = 0;
     if (c->state == WS_CLOSING)
         return;
-    if (n == HUB_FETCH_PAGE || c->refetch)
+    if ((int)n == c->fetch_limit || c->refetch)
         ws_fetch(c);
     else
         c->state = WS_LIVE;
@@ -415,6 +436,8 @@ int srv_ws_writeable(srv_ws_t *c)
             break;
         }
     }
+    if (c->state == WS_BACKLOG && c->qlen <= c->qcap / 2)
+        ws_fetch(c);
     return 0;
 }
 

@@ -5,8 +5,6 @@
 # answer again (no new WAV, state seq unchanged). Then a network drop: personad is killed and
 # restarted on the same port and data dir, persona-desktop reconnects with backoff and writes
 # the next answer.
-# SKIP GUARD (temporary): while personad has no WebSocket hub (GET /v1/ws answers 404) the test
-# prints a SKIP note and passes; remove the guard once the hub has landed.
 source "$(dirname "$0")/../e2e/lib.sh"
 DESK=${PERSONA_DESKTOP:-$(dirname "$PERSONAD")/persona-desktop}
 [[ -x $DESK ]] || { echo "persona-desktop not found at $DESK"; exit 1; }
@@ -44,13 +42,6 @@ stop_desk() {
 trap 'stop_desk; stop_personad' EXIT
 
 start_fixed
-ws=$(curl -s -o /dev/null -w '%{http_code}' "$PD_URL/v1/ws" || true)
-if [[ $ws == 404 ]]; then
-    echo "SKIP: personad has no WebSocket hub yet (GET /v1/ws -> 404); desktop e2e not run"
-    stop_personad
-    echo "1 passed, 0 failed"
-    exit 0
-fi
 
 TOKEN=$(signup_login alice)
 api POST "/v1/media?title=seanotes" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/plain' \

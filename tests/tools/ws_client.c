@@ -7,7 +7,8 @@
  *             [--no-ack] [--stall]
  *
  * --count N: exit 0 after N events. --timeout S: exit 3 after S seconds (default 30).
- * --stall: stop reading after the first event (to fill the server's queue for this client).
+ * --stall MS: stop reading for MS milliseconds after the first event (to fill the server's queue
+ * for this client), then read again.
  * Exit: 0 done, 1 connection failed, 2 usage, 3 timeout, 4 closed by the server. */
 #include <libwebsockets.h>
 #include <signal.h>
@@ -21,6 +22,16 @@ static const char *token;
 static long long after_seq, count_left = -1;
 static int timeout_s = 30, exit_code = -1, stall, no_ack;
 static long long last_seq;
+static struct lws *stalled_wsi;
+static int resume_reading;
+static long long stall_until_ms;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
 static char pending_ack[64];
 
 static long long seq_of(const char *s, size_t len)
@@ -68,11 +79,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             exit_code = 0;
             return -1; /* disconnect at once, as a client that drops mid-stream would */
         }
-        if (stall)
+        if (stall && !stall_until_ms) {
             lws_rx_flow_control(wsi, 0);
+            stalled_wsi = wsi;
+            stall_until_ms = now_ms() + stall;
+        }
         return 0;
     }
     case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (resume_reading) { /* rx flow control takes effect from the wsi's own callback */
+            resume_reading = 0;
+            lws_rx_flow_control(wsi, 1);
+        }
         if (pending_ack[0]) {
             unsigned char buf[LWS_PRE + 64];
             size_t n = strlen(pending_ack);
@@ -113,11 +131,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--after") && i + 1 < argc) after_seq = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--count") && i + 1 < argc) count_left = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) timeout_s = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--stall")) stall = 1;
+        else if (!strcmp(argv[i], "--stall") && i + 1 < argc) stall = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-ack")) no_ack = 1;
         else {
             fprintf(stderr, "usage: ws_client --url ws://HOST:PORT --token T [--after N] "
-                            "[--count N] [--timeout S] [--stall] [--no-ack]\n");
+                            "[--count N] [--timeout S] [--stall MS] [--no-ack]\n");
             return 2;
         }
     }
@@ -154,8 +172,14 @@ int main(int argc, char **argv)
         return 1;
     }
     time_t deadline = time(NULL) + timeout_s;
-    while (exit_code < 0 && time(NULL) < deadline)
+    while (exit_code < 0 && time(NULL) < deadline) {
         lws_service(ctx, 50);
+        if (stalled_wsi && now_ms() >= stall_until_ms) {
+            resume_reading = 1;
+            lws_callback_on_writable(stalled_wsi);
+            stalled_wsi = NULL;
+        }
+    }
     lws_context_destroy(ctx);
     if (exit_code < 0) {
         fprintf(stderr, "ws_client: timeout after %d s (last seq %lld)\n", timeout_s, last_seq);
