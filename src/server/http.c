@@ -18,6 +18,10 @@
 #include <unistd.h>
 
 #define SRV_CHUNK (64 * 1024)
+/* Lingering close after an early answer: how much of a refused body is read and dropped, and for
+ * how long, before the connection is closed anyway. */
+#define SRV_LINGER_MAX_BYTES (64u << 20)
+#define SRV_LINGER_SECS 2
 
 struct srv_done {
     srv_req_t *r;
@@ -344,25 +348,33 @@ static int on_http(server_t *s, struct lws *wsi, srv_pss_t *pss, const char *uri
     return 0;
 }
 
-static void on_body(srv_req_t *r, const void *in, size_t len)
+/* Returns -1 to close the connection. */
+static int on_body(srv_req_t *r, const void *in, size_t len)
 {
     r->bytes_in += len;
+    if (r->lingering && r->bytes_in > SRV_LINGER_MAX_BYTES)
+        return -1;
     if (r->resp_ready)
-        return; /* already answered (an early error): discard */
+        return 0; /* already answered (an early error): discard */
     if (r->route && (r->route->flags & SRV_UPLOAD))
         srv_upload_body(r, in, len);
     else if (r->body.len + len <= r->srv->cfg->max_json_bytes)
         core_buf_append(&r->body, in, len);
+    return 0;
 }
 
-static void on_body_done(srv_req_t *r)
+/* Returns -1 to close the connection. */
+static int on_body_done(srv_req_t *r)
 {
+    if (r->lingering)
+        return -1;
     if (r->resp_ready || !r->route)
-        return;
+        return 0;
     if (r->route->flags & SRV_UPLOAD)
         srv_upload_body_done(r); /* the upload's own state decides when to finish */
     else if (r->route->flags & SRV_JSON_BODY && r->content_length > 0 && r->inflight == 0)
         server_dispatch(r, run_handler, SRV_DONE_RESPONSE);
+    return 0;
 }
 
 /* ======================================================================================
@@ -372,6 +384,9 @@ static void on_body_done(srv_req_t *r)
 static void log_request(srv_req_t *r)
 {
     server_t *s = r->srv;
+    if (r->logged)
+        return;
+    r->logged = true;
     double secs = (double)(core_mono_ns() - r->t0_ns) / 1e9;
     const char *route = srv_route_name(r);
     srv_metrics_record(s->metrics, route, r->head ? "HEAD" : r->method, r->resp.status, secs,
@@ -485,7 +500,7 @@ static int write_body(struct lws *wsi, srv_req_t *r)
 static int on_writeable(struct lws *wsi, srv_pss_t *pss)
 {
     srv_req_t *r = pss->req;
-    if (!r || !r->resp_ready || r->inflight > 0)
+    if (!r || !r->resp_ready || r->inflight > 0 || r->lingering)
         return 0;
     if (!r->headers_sent) {
         r->headers_sent = true;
@@ -506,6 +521,14 @@ static int on_writeable(struct lws *wsi, srv_pss_t *pss)
     /* the transaction is complete */
     log_request(r);
     bool close = r->close_after;
+    if (close && r->has_length && r->bytes_in < r->content_length) {
+        /* Lingering close, as nginx does: the client may still be sending the body it was
+         * refused, and closing with unread data makes the kernel reset the connection, which can
+         * lose our answer before the client reads it. Read and drop the rest for a while. */
+        r->lingering = true;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, SRV_LINGER_SECS);
+        return 0;
+    }
     pss->req = NULL;
     req_free(r);
     if (close)
@@ -611,13 +634,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             return -1;
         return on_http(s, wsi, pss, in);
     case LWS_CALLBACK_HTTP_BODY:
-        if (pss->req)
-            on_body(pss->req, in, len);
-        return 0;
+        return pss->req ? on_body(pss->req, in, len) : 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (pss->req)
-            on_body_done(pss->req);
-        return 0;
+        return pss->req ? on_body_done(pss->req) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:

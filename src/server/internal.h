@@ -122,6 +122,8 @@ struct srv_req {
     /* response */
     srv_resp_t resp;
     bool resp_ready, headers_sent, close_after;
+    bool lingering;         /* answered and closing: the rest of the body is read and dropped */
+    bool logged;
     size_t body_sent;
     int64_t file_sent;
     uint64_t bytes_in, bytes_out;
