@@ -130,7 +130,8 @@ static void do_connect(lws_sorted_usec_list_t *sul) {
     if (c->quit || c->wsi)
         return;
     free(c->path);
-    c->path = xasprintf("%s/v1/ws?after=%" PRId64, c->base, c->rx_seq);
+    c->path = c->rx_seq < 0 ? xasprintf("%s/v1/ws?after=now", c->base)
+                            : xasprintf("%s/v1/ws?after=%" PRId64, c->base, c->rx_seq);
     struct lws_client_connect_info i;
     memset(&i, 0, sizeof i);
     i.context = c->ctx;

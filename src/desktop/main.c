@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -299,7 +300,9 @@ int desk_main(int argc, char **argv) {
                  "remove it to start over (answers still kept by the server are spoken again)");
         goto out;
     }
-    int64_t start_seq = st.seq;
+    /* A desktop without a state file starts with the answers that come from now on, rather
+     * than speaking the account's whole retained history. */
+    int64_t start_seq = access(o.state_path, F_OK) != 0 && errno == ENOENT ? -1 : st.seq;
     core_log(CORE_LOG_INFO, "desktop.start", "version=%s server=%s after=%lld out_dir=%s once=%d",
              PERSONA_VERSION, vals[O_SERVER], (long long)start_seq,
              o.out_dir ? core_log_quote(o.out_dir, q, sizeof q) : "-", o.once ? 1 : 0);

@@ -585,11 +585,14 @@ static char *ws_token(struct lws *wsi)
     return v ? xstrdup(v) : NULL;
 }
 
+/* ?after=N, or ?after=now (-1): only events from the moment of connecting. */
 static int64_t ws_after(struct lws *wsi)
 {
     char buf[64];
     uint64_t v = 0;
     const char *a = lws_get_urlarg_by_name(wsi, "after=", buf, sizeof buf);
+    if (a && !strcmp(a, "now"))
+        return -1;
     if (!a || core_parse_u64(a, strlen(a), &v) < 0)
         return 0;
     return (int64_t)v;

@@ -175,6 +175,12 @@ static void ws_dispatch(srv_ws_t *c, void (*fn)(srv_ws_t *c), int kind);
 
 static void fetch_task(srv_ws_t *c)
 {
+    if (c->last_queued < 0) { /* ?after=now: start at the account's newest event */
+        int64_t last = 0;
+        if (store_event_last_seq(c->srv->st, c->account_id, &last) < 0)
+            last = 0;
+        c->last_queued = c->acked = last;
+    }
     c->fetch_rc = store_event_list(c->srv->st, c->account_id, c->last_queued, c->fetch_limit,
                                    &c->fetched, &c->nfetched);
 }
@@ -369,8 +375,8 @@ srv_ws_t *srv_ws_open(server_t *s, struct lws *wsi, char *token, int64_t after)
     c->srv = s;
     c->wsi = wsi;
     c->token = token;
-    c->last_queued = after;
-    c->acked = after;
+    c->last_queued = after; /* -1: "now", resolved by the first fetch */
+    c->acked = after < 0 ? 0 : after;
     c->qcap = (size_t)s->cfg->ws_queue_events;
     c->queue = xcalloc(c->qcap, sizeof *c->queue);
     c->state = WS_AUTHING;

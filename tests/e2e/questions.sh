@@ -105,6 +105,18 @@ seqs = [json.loads(l)["seq"] for l in open(sys.argv[1]) if l.startswith("{")]
 assert seqs == list(range(int(sys.argv[2]) + 1, int(sys.argv[3]) + 1)), seqs
 PY
 
+echo "# ?after=now: only what comes from the moment of connecting"
+"$WS_CLIENT" --url "$WS_URL" --token "$A" --after now --count 1 --timeout 10 >"$TMP/now.out" &
+NOWC=$!
+sleep 0.5
+ask "$A" "rye bread"
+wait "$NOWC"
+check "after=now: the first event is the new answer's, after seq $LAST" python3 - "$TMP/now.out" "$LAST" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert len(ev) == 1 and ev[0]["seq"] == int(sys.argv[2]) + 1, ev
+PY
+
 echo "# disconnect mid-stream, resume from the last seen seq"
 "$WS_CLIENT" --url "$WS_URL" --token "$A" --after 0 --count 2 --timeout 10 >"$TMP/part1.out"
 RESUME=$(python3 -c 'import json,sys; print(max(json.loads(l)["seq"] for l in open(sys.argv[1]) if l.startswith("{")))' "$TMP/part1.out")

@@ -3,7 +3,7 @@
  * receives on stdout (one line each, flushed), acks each event, and prints "CLOSED <code>" when
  * the server closes the connection.
  *
- *   ws_client --url ws://127.0.0.1:PORT --token T [--after N] [--count N] [--timeout S]
+ *   ws_client --url ws://127.0.0.1:PORT --token T [--after N|now] [--count N] [--timeout S]
  *             [--no-ack] [--stall]
  *
  * --count N: exit 0 after N events. --timeout S: exit 3 after S seconds (default 30).
@@ -20,6 +20,7 @@
 
 static const char *token;
 static long long after_seq, count_left = -1;
+static int after_now;
 static int timeout_s = 30, exit_code = -1, stall, no_ack;
 static long long last_seq;
 static struct lws *stalled_wsi;
@@ -128,7 +129,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--url") && i + 1 < argc) url = argv[++i];
         else if (!strcmp(argv[i], "--token") && i + 1 < argc) token = argv[++i];
-        else if (!strcmp(argv[i], "--after") && i + 1 < argc) after_seq = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--after") && i + 1 < argc) {
+            i++;
+            after_now = !strcmp(argv[i], "now");
+            after_seq = atoll(argv[i]);
+        }
         else if (!strcmp(argv[i], "--count") && i + 1 < argc) count_left = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) timeout_s = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--stall") && i + 1 < argc) stall = atoi(argv[++i]);
@@ -156,7 +161,10 @@ int main(int argc, char **argv)
     if (sscanf(url, "ws://%255[^:/]:%d", host, &port) < 1)
         return 2;
     char path[128];
-    snprintf(path, sizeof path, "/v1/ws?after=%lld", after_seq);
+    if (after_now)
+        snprintf(path, sizeof path, "/v1/ws?after=now");
+    else
+        snprintf(path, sizeof path, "/v1/ws?after=%lld", after_seq);
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof ci);
     ci.context = ctx;
