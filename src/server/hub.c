@@ -26,6 +26,11 @@
 #include <string.h>
 
 #define HUB_BUCKETS 1024
+/* Keepalive: a ping after WS_PING_IDLE_S without a frame from the client, the connection dropped
+ * after WS_HANGUP_IDLE_S; checked by one sweep over all clients every WS_SWEEP_S. */
+#define WS_PING_IDLE_S 30
+#define WS_HANGUP_IDLE_S 70
+#define WS_SWEEP_S 5
 #define HUB_FETCH_PAGE 500
 #define LP_PAGE 100
 
@@ -52,6 +57,7 @@ struct srv_hub {
     srv_hub_event_t **inbox;
     size_t inbox_len, inbox_cap;
     lws_sorted_usec_list_t prune_sul;
+    lws_sorted_usec_list_t keepalive_sul;
 };
 
 /* WS_BACKLOG: more of the log is to be read, but the queue is full; the next fetch starts when
@@ -73,6 +79,8 @@ struct srv_ws {
     size_t qhead, qlen, qcap;
     int inflight;
     bool orphaned;
+    int64_t last_rx_ms;         /* the last frame (ack or pong) from the client */
+    bool ping_due;
     int close_code;
     const char *close_reason;
     /* a fetch's result, filled by a worker */
@@ -380,6 +388,7 @@ srv_ws_t *srv_ws_open(server_t *s, struct lws *wsi, char *token, int64_t after)
     c->qcap = (size_t)s->cfg->ws_queue_events;
     c->queue = xcalloc(c->qcap, sizeof *c->queue);
     c->state = WS_AUTHING;
+    c->last_rx_ms = core_now_ms();
     ws_dispatch(c, auth_task, SRV_DONE_WS_AUTHED);
     return c;
 }
@@ -404,6 +413,7 @@ void srv_ws_receive(srv_ws_t *c, const char *in, size_t len)
     /* Only acks are expected: {"type":"ack","seq":N}, one per client per burst, on the loop
      * thread: read without a JSON parser. Anything else, or a malformed ack, is ignored. */
     char msg[128];
+    c->last_rx_ms = core_now_ms();
     if (len >= sizeof msg)
         return;
     memcpy(msg, in, len);
@@ -455,6 +465,11 @@ int srv_ws_writeable(srv_ws_t *c)
                          (unsigned char *)c->close_reason, strlen(c->close_reason));
         return -1;
     }
+    if (c->ping_due) {
+        c->ping_due = false;
+        if (lws_write(c->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+            return -1;
+    }
     while (c->qlen) {
         size_t used = 0;
         while (c->qlen) {
@@ -490,6 +505,33 @@ int srv_ws_writeable(srv_ws_t *c)
     if (c->state == WS_BACKLOG && c->qlen <= c->qcap / 2)
         ws_fetch(c);
     return 0;
+}
+
+void srv_ws_pong(srv_ws_t *c)
+{
+    c->last_rx_ms = core_now_ms();
+}
+
+static void keepalive_sweep(lws_sorted_usec_list_t *sul)
+{
+    srv_hub_t *h = lws_container_of(sul, srv_hub_t, keepalive_sul);
+    int64_t now = core_now_ms();
+    for (size_t b = 0; b < HUB_BUCKETS; b++) {
+        for (hub_account_t *a = h->buckets[b]; a; a = a->next) {
+            for (srv_ws_t *c = a->clients; c; c = c->next) {
+                int64_t idle = now - c->last_rx_ms;
+                if (idle >= WS_HANGUP_IDLE_S * 1000LL) {
+                    ws_close(c, 1001, "no answer to pings");
+                } else if (idle >= WS_PING_IDLE_S * 1000LL && c->wsi &&
+                           c->state != WS_CLOSING) {
+                    c->ping_due = true;
+                    lws_callback_on_writable(c->wsi);
+                }
+            }
+        }
+    }
+    lws_sul_schedule(h->srv->ctx, 0, &h->keepalive_sul, keepalive_sweep,
+                     WS_SWEEP_S * LWS_US_PER_SEC);
 }
 
 /* ======================================================================================
@@ -619,6 +661,8 @@ void srv_hub_start(srv_hub_t *h)
 {
     /* Retention runs a minute after start, then hourly. */
     lws_sul_schedule(h->srv->ctx, 0, &h->prune_sul, prune_tick, 60 * LWS_US_PER_SEC);
+    lws_sul_schedule(h->srv->ctx, 0, &h->keepalive_sul, keepalive_sweep,
+                     WS_SWEEP_S * LWS_US_PER_SEC);
 }
 
 void srv_hub_free(srv_hub_t **ph)

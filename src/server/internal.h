@@ -219,6 +219,8 @@ void srv_hub_unwait(srv_req_t *r);
 srv_ws_t *srv_ws_open(server_t *s, struct lws *wsi, char *token, int64_t after);
 void srv_ws_closed(srv_ws_t *c);
 void srv_ws_receive(srv_ws_t *c, const char *in, size_t len);
+/* Loop: a pong came back. */
+void srv_ws_pong(srv_ws_t *c);
 /* Loop: LWS_CALLBACK_SERVER_WRITEABLE; returns -1 to close. */
 int srv_ws_writeable(srv_ws_t *c);
 
