@@ -44,6 +44,8 @@ static const opt_t options[] = {
     O(upload_queue_kib, OPT_INT, "4096", "upload bytes buffered in memory before pausing reads"),
     O(ws_queue_events, OPT_INT, "1024",
       "unsent events a WebSocket client may fall behind by before it is closed (4008)"),
+    O(ws_ping_idle_s, OPT_INT, "30",
+      "a WebSocket client silent this long is pinged; dropped without a pong by 2x + 10 s"),
     O(event_retention_days, OPT_INT, "30", "events older than this many days are pruned (0: never)"),
     O(event_retention_max, OPT_INT, "100000",
       "per account, only the newest this many events are kept (0: all)"),
@@ -222,9 +224,9 @@ static int validate(const config_t *cfg, FILE *err)
         return -EINVAL;
     }
     if (cfg->job_max_attempts < 1 || cfg->thumbnail_size < 16 || cfg->upload_queue_kib < 64 ||
-        cfg->ws_queue_events < 16) {
+        cfg->ws_queue_events < 16 || cfg->ws_ping_idle_s < 1) {
         fprintf(err, "personad: job_max_attempts >= 1, thumbnail_size >= 16, upload_queue_kib >= 64, "
-                     "ws_queue_events >= 16\n");
+                     "ws_queue_events >= 16, ws_ping_idle_s >= 1\n");
         return -EINVAL;
     }
     return 0;

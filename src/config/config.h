@@ -31,6 +31,7 @@ typedef struct config {
     int keepalive_timeout_s;
     int upload_queue_kib;       /* bytes of an upload buffered before flow control pauses it */
     int ws_queue_events;        /* unsent events a WebSocket client may fall behind by */
+    int ws_ping_idle_s;         /* a WebSocket silent this long gets a ping; dropped at 2x + 10 s */
     int event_retention_days;   /* events older than this are pruned (0: never) */
     int event_retention_max;    /* per account, only the newest this many are kept (0: all) */
     char *config_file;          /* the file that was read, if any */

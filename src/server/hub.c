@@ -26,11 +26,10 @@
 #include <string.h>
 
 #define HUB_BUCKETS 1024
-/* Keepalive: a ping after WS_PING_IDLE_S without a frame from the client, the connection dropped
- * after WS_HANGUP_IDLE_S; checked by one sweep over all clients every WS_SWEEP_S. */
-#define WS_PING_IDLE_S 30
-#define WS_HANGUP_IDLE_S 70
-#define WS_SWEEP_S 5
+/* Keepalive: a ping after ws_ping_idle_s without a frame from the client, the connection dropped
+ * after twice that plus 10 s; checked by one sweep over all clients every second (a few µs per
+ * client). */
+#define WS_SWEEP_S 1
 #define HUB_FETCH_PAGE 500
 #define LP_PAGE 100
 
@@ -467,7 +466,9 @@ int srv_ws_writeable(srv_ws_t *c)
     }
     if (c->ping_due) {
         c->ping_due = false;
-        if (lws_write(c->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+        /* A payload, because lws 4.1 reports no LWS_CALLBACK_RECEIVE_PONG for an empty pong. */
+        buf[LWS_PRE] = 'k';
+        if (lws_write(c->wsi, buf + LWS_PRE, 1, LWS_WRITE_PING) < 1)
             return -1;
     }
     while (c->qlen) {
@@ -516,13 +517,19 @@ static void keepalive_sweep(lws_sorted_usec_list_t *sul)
 {
     srv_hub_t *h = lws_container_of(sul, srv_hub_t, keepalive_sul);
     int64_t now = core_now_ms();
+    int64_t ping_ms = (int64_t)h->srv->cfg->ws_ping_idle_s * 1000;
+    int64_t hangup_ms = 2 * ping_ms + 10000;
     for (size_t b = 0; b < HUB_BUCKETS; b++) {
         for (hub_account_t *a = h->buckets[b]; a; a = a->next) {
             for (srv_ws_t *c = a->clients; c; c = c->next) {
                 int64_t idle = now - c->last_rx_ms;
-                if (idle >= WS_HANGUP_IDLE_S * 1000LL) {
+                if (c->state == WS_CLOSING) {
+                    continue;
+                } else if (idle >= hangup_ms) {
+                    core_log(CORE_LOG_INFO, "ws.ping_timeout", "account=%lld device=%lld idle_ms=%lld",
+                             (long long)c->account_id, (long long)c->device_id, (long long)idle);
                     ws_close(c, 1001, "no answer to pings");
-                } else if (idle >= WS_PING_IDLE_S * 1000LL && c->wsi &&
+                } else if (idle >= ping_ms && c->wsi &&
                            c->state != WS_CLOSING) {
                     c->ping_due = true;
                     lws_callback_on_writable(c->wsi);

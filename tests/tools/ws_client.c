@@ -7,6 +7,7 @@
  *             [--no-ack] [--stall]
  *
  * --count N: exit 0 after N events. --timeout S: exit 3 after S seconds (default 30).
+ * --deaf: read nothing at all once connected (answers no ping).
  * --stall MS: stop reading for MS milliseconds after the first event (to fill the server's queue
  * for this client), then read again.
  * Exit: 0 done, 1 connection failed, 2 usage, 3 timeout, 4 closed by the server. */
@@ -21,7 +22,7 @@
 static const char *token;
 static long long after_seq, count_left = -1;
 static int after_now;
-static int timeout_s = 30, exit_code = -1, stall, no_ack;
+static int timeout_s = 30, exit_code = -1, stall, no_ack, deaf;
 static long long last_seq;
 static struct lws *stalled_wsi;
 static int resume_reading;
@@ -55,6 +56,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        if (deaf) { /* reads nothing, so never answers a ping */
+            lws_rx_flow_control(wsi, 0);
+            printf("ESTABLISHED\n");
+            fflush(stdout);
+        }
         if (stall) { /* a small receive window, so the server's side fills up soon */
             int sz = 4096;
             setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
@@ -138,6 +144,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) timeout_s = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--stall") && i + 1 < argc) stall = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-ack")) no_ack = 1;
+        else if (!strcmp(argv[i], "--deaf")) deaf = 1;
         else {
             fprintf(stderr, "usage: ws_client --url ws://HOST:PORT --token T [--after N] "
                             "[--count N] [--timeout S] [--stall MS] [--no-ack]\n");
@@ -148,7 +155,9 @@ int main(int argc, char **argv)
         return 2;
     if (count_left == 0)
         return 0;
-    lws_set_log_level(LLL_ERR, NULL);
+    lws_set_log_level(getenv("WS_CLIENT_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
+                                                : LLL_ERR,
+                      NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -180,7 +189,8 @@ int main(int argc, char **argv)
         return 1;
     }
     time_t deadline = time(NULL) + timeout_s;
-    while (exit_code < 0 && time(NULL) < deadline) {
+    int timed_out = 0;
+    while (exit_code < 0 && !(timed_out = time(NULL) >= deadline)) {
         lws_service(ctx, 50);
         if (stalled_wsi && now_ms() >= stall_until_ms) {
             resume_reading = 1;
@@ -189,7 +199,7 @@ int main(int argc, char **argv)
         }
     }
     lws_context_destroy(ctx);
-    if (exit_code < 0) {
+    if (timed_out) {
         fprintf(stderr, "ws_client: timeout after %d s (last seq %lld)\n", timeout_s, last_seq);
         return 3;
     }
