@@ -85,7 +85,9 @@ words() { echo "$1" | wc -w; }
 "$DESK" --server "$PD_URL" --token "$DTOKEN" --out-dir "$OUT" --once --state "$STATE" \
     2>"$TMP/desk1.log" &
 DK_PID=$!
-sleep 1
+# A new desktop starts at ?after=now: ask only once it is connected (and the hub has placed it).
+for _ in $(seq 100); do grep -q 'event=desktop.connected' "$TMP/desk1.log" && break; sleep 0.1; done
+sleep 0.5
 ask "what did the lighthouse keeper paint?"
 for _ in $(seq 300); do kill -0 "$DK_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$DK_PID"; rc=$?; DK_PID=
