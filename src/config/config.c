@@ -32,6 +32,8 @@ static const opt_t options[] = {
     O(max_json_bytes, OPT_SIZE, "64K", "largest accepted JSON request body"),
     O(tls_cert, OPT_STR, "", "PEM certificate file; with tls_key, serve HTTPS"),
     O(tls_key, OPT_STR, "", "PEM private key file"),
+    O(trusted_proxies, OPT_STR, "",
+      "comma-separated proxy addresses (e.g. 127.0.0.1) whose X-Forwarded-For names the client"),
     O(login_max_failures, OPT_INT, "5", "failed logins per username per window before 429"),
     O(login_max_failures_addr, OPT_INT, "20", "failed logins per client address per window"),
     O(login_window_s, OPT_INT, "300", "window of the failed-login limits, seconds"),

@@ -19,6 +19,7 @@ typedef struct config {
     uint64_t max_upload_bytes;  /* POST /v1/media body limit */
     uint64_t max_json_bytes;    /* JSON request body limit */
     char *tls_cert;             /* PEM certificate: TLS when set with tls_key */
+    char *trusted_proxies;      /* comma-separated addresses whose X-Forwarded-For is believed */
     char *tls_key;
     int login_max_failures;     /* per username, within login_window_s */
     int login_max_failures_addr;/* per client address, within login_window_s */

@@ -243,6 +243,46 @@ static void early_reply(srv_req_t *r, int status, const char *code, const char *
     server_respond(r);
 }
 
+/* True when addr is one of the comma-separated addresses in list. */
+static bool in_list(const char *list, const char *addr)
+{
+    size_t n = strlen(addr);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && *p == ' ')
+            p++, len--;
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == n && !strncmp(p, addr, n))
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return false;
+}
+
+/* Behind a trusted proxy, the client is the last address the proxy appended to
+ * X-Forwarded-For (earlier ones are whatever the client claimed). Anything that does not look
+ * like an address leaves the peer as it is. */
+static void forwarded_peer(const server_t *s, struct lws *wsi, char *peer, size_t cap)
+{
+    char xff[256];
+    if (!*s->cfg->trusted_proxies || !in_list(s->cfg->trusted_proxies, peer) ||
+        lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    size_t n = strspn(last, "0123456789abcdefABCDEF:.");
+    if (n == 0 || n >= cap || (last[n] && last[n] != ' '))
+        return;
+    memcpy(peer, last, n);
+    peer[n] = '\0';
+}
+
 static int on_http(server_t *s, struct lws *wsi, srv_pss_t *pss, const char *uri)
 {
     srv_req_t *r = req_new(s, wsi);
@@ -264,6 +304,7 @@ static int on_http(server_t *s, struct lws *wsi, srv_pss_t *pss, const char *uri
     if (!pss->peer[0])
         lws_get_peer_simple(wsi, pss->peer, sizeof pss->peer);
     memcpy(r->peer, pss->peer, sizeof r->peer);
+    forwarded_peer(s, wsi, r->peer, sizeof r->peer);
     r->expect_continue = false;
     char expect[32];
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) > 0 &&

@@ -35,6 +35,28 @@ api POST /v1/sessions -d '{"username":"someone-else","password":"wrong-password"
 check "the address is limited after 6 failures over any usernames: 429" test "$STATUS" = 429
 stop_personad
 
+echo "# behind a trusted proxy, X-Forwarded-For names the client"
+start_personad "$TMP/proxy" --signup open --trusted-proxies "10.9.9.9, 127.0.0.1" \
+    --login-max-failures 100 --login-max-failures-addr 3 --login-window-s 60
+for i in 1 2 3; do
+    api POST /v1/sessions -H "X-Forwarded-For: 203.0.113.7" -d "{\"username\":\"u$i\",\"password\":\"wrong-password\"}"
+done
+api POST /v1/sessions -H "X-Forwarded-For: 203.0.113.7" -d '{"username":"u9","password":"wrong-password"}'
+check "the forwarded address is limited after its 3 failures: 429" test "$STATUS" = 429
+api POST /v1/sessions -H "X-Forwarded-For: 203.0.113.8" -d '{"username":"u9","password":"wrong-password"}'
+check "another forwarded address is not: 401" test "$STATUS" = 401
+api POST /v1/sessions -H "X-Forwarded-For: 203.0.113.8, 203.0.113.7" -d '{"username":"u9","password":"wrong-password"}'
+check "the proxy's own (last) entry counts, not what the client claimed first: 429" test "$STATUS" = 429
+check "the request log names the forwarded client" grep -q 'peer=203.0.113.8 ' "$PD_LOG"
+stop_personad
+start_personad "$TMP/noproxy" --signup open --login-max-failures 100 --login-max-failures-addr 3
+for i in 1 2 3; do
+    api POST /v1/sessions -H "X-Forwarded-For: 203.0.113.$i" -d "{\"username\":\"u$i\",\"password\":\"wrong-password\"}"
+done
+api POST /v1/sessions -H "X-Forwarded-For: 198.51.100.1" -d '{"username":"u9","password":"wrong-password"}'
+check "without a trusted proxy, X-Forwarded-For is ignored: 429 for 127.0.0.1" test "$STATUS" = 429
+stop_personad
+
 echo "# policy 'closed' and 'open'"
 start_personad "$TMP/closed" --signup closed
 api POST /v1/accounts -d '{"username":"a","password":"password-a"}'
