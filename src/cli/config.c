@@ -115,74 +115,22 @@ void cli__config_set(cli__config_t *cfg, const char *key, const char *value) {
     cfg->n++;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int cli__config_save(const char *path, const cli__config_t *cfg) {
-    int rc = 0, fd = -1;
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    char *tmp = NULL;
+    /* Holds a token: mode 0600, written whole or not at all. */
     core_buf_t text;
     core_buf_init(&text);
-
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    if ((rc = core_mkdirs(dir)) < 0)
-        goto out;
-
     core_buf_puts(&text, "# persona client configuration (written by `persona login`)\n");
     for (size_t i = 0; i < cfg->n; i++)
         core_buf_printf(&text, "%s = %s\n", cfg->items[i].key, cfg->items[i].value);
-
-    tmp = xasprintf("%s.tmp-XXXXXX", path);
-    fd = mkstemp(tmp); /* mkstemp creates with mode 0600 */
-    if (fd < 0) {
-        rc = -errno;
-        xfree(&tmp);
-        goto out;
-    }
-    if (fchmod(fd, 0600) < 0 || (rc = write_all(fd, text.data, text.len)) < 0 || fsync(fd) < 0) {
-        if (rc == 0)
-            rc = -errno;
-        goto out;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        rc = -errno;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    xfree(&tmp); /* renamed: nothing to remove */
-    (void)core_fsync_dir(dir);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    core_buf_destroy(&text);
+    core_chunk_t chunk = {text.data, text.len};
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int rc = core_mkdirs(slash ? dir : ".");
+    if (rc == 0)
+        rc = core_write_file_atomic(path, &chunk, 1, 0600);
     free(dir);
+    core_buf_destroy(&text);
     return rc;
 }
 

@@ -98,6 +98,18 @@ void core_hex(const uint8_t *in, size_t n, char *out);
 int core_mkdirs(const char *path);
 /* fsync a directory so a rename inside it is durable. */
 int core_fsync_dir(const char *dir);
+/* One piece of a file written by core_write_file_atomic. */
+typedef struct core_chunk {
+    const void *data;
+    size_t len;
+} core_chunk_t;
+/* Writes the chunks, in order, to path so that readers see the old file or the whole new one,
+ * never a part: a temp file beside path with the given mode, fsync, rename, fsync of the folder.
+ * The folder must exist (-ENOENT otherwise). Returns 0 or -errno; on failure path is untouched and
+ * no temp file is left. */
+int core_write_file_atomic(const char *path, const core_chunk_t *chunks, size_t n, unsigned mode);
+/* write(2) until all n bytes are written (EINTR retried). Returns 0 or -errno. */
+int core_write_all(int fd, const void *p, size_t n);
 /* Reads a whole file of at most max bytes into a NUL-terminated malloc'd buffer. Returns 0,
  * -errno, or -EFBIG when larger than max. */
 int core_read_file(const char *path, size_t max, char **out, size_t *len);

@@ -208,3 +208,68 @@ out:
     close(fd);
     return rc;
 }
+
+int core_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int core_write_file_atomic(const char *path, const core_chunk_t *chunks, size_t n, unsigned mode)
+{
+    int rc = 0, fd = -1;
+    char *tmp = NULL;
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    tmp = xasprintf("%s.tmp-XXXXXX", path);
+    if ((fd = mkstemp(tmp)) < 0) { /* mkstemp creates with mode 0600 */
+        rc = -errno;
+        xfree(&tmp);
+        goto out;
+    }
+    if (fchmod(fd, (mode_t)mode) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (chunks[i].len && (rc = core_write_all(fd, chunks[i].data, chunks[i].len)) < 0)
+            goto out;
+    if (fsync(fd) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    rc = close(fd) < 0 ? -errno : 0;
+    fd = -1;
+    if (rc < 0)
+        goto out;
+    if (rename(tmp, path) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    xfree(&tmp); /* renamed: nothing left to remove */
+    (void)core_fsync_dir(dir);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    free(dir);
+    return rc;
+}

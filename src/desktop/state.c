@@ -160,62 +160,15 @@ int desk__state_load(const char *path, desk__state_t *st) {
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int desk__state_save(const char *path, const desk__state_t *st) {
-    int rc = 0, fd = -1;
     char *text = desk__state_format(st);
-    char *dir = xstrdup(path), *tmp = NULL;
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    if ((rc = core_mkdirs(dir)) < 0)
-        goto out;
-    tmp = xasprintf("%s.tmp-XXXXXX", path);
-    if ((fd = mkstemp(tmp)) < 0) {
-        rc = -errno;
-        xfree(&tmp);
-        goto out;
-    }
-    if ((rc = write_all(fd, text, strlen(text))) < 0)
-        goto out;
-    if (fsync(fd) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    rc = close(fd) < 0 ? -errno : 0;
-    fd = -1;
-    if (rc < 0)
-        goto out;
-    if (rename(tmp, path) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    xfree(&tmp);
-    (void)core_fsync_dir(dir);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
+    core_chunk_t chunk = {text, strlen(text)};
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int rc = core_mkdirs(slash ? dir : ".");
+    if (rc == 0)
+        rc = core_write_file_atomic(path, &chunk, 1, 0600);
     free(dir);
     free(text);
     return rc;

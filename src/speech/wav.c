@@ -37,80 +37,25 @@ void speech_wav_header(uint8_t h[44], size_t nsamples, int sample_rate) {
     le32(h + 40, data);
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int speech_write_wav(const char *path, const int16_t *pcm, size_t nsamples, int sample_rate) {
     if (!path || !*path || sample_rate <= 0 || (nsamples > 0 && !pcm))
         return -EINVAL;
     if (nsamples > (UINT32_MAX - 36) / 2)
         return -EFBIG;
-    int rc = 0, fd = -1;
-    char *tmp = xasprintf("%s.tmp-XXXXXX", path);
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = -errno;
-        xfree(&tmp);
-        goto out;
-    }
-    (void)fchmod(fd, 0644);
     uint8_t h[44];
     speech_wav_header(h, nsamples, sample_rate);
-    if ((rc = write_all(fd, h, sizeof h)) < 0)
-        goto out;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (nsamples > 0 && (rc = write_all(fd, pcm, nsamples * 2)) < 0)
-        goto out;
+    core_chunk_t chunks[2] = {{h, sizeof h}, {pcm, nsamples * 2}};
+    return core_write_file_atomic(path, chunks, 2, 0644);
 #else
-    for (size_t i = 0; i < nsamples; i++) {
-        uint8_t b[2];
-        le16(b, (uint16_t)pcm[i]);
-        if ((rc = write_all(fd, b, 2)) < 0)
-            goto out;
-    }
-#endif
-    if (fsync(fd) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    rc = close(fd) < 0 ? -errno : 0;
-    fd = -1;
-    if (rc < 0)
-        goto out;
-    if (rename(tmp, path) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    xfree(&tmp); /* renamed: nothing left to remove */
-    (void)core_fsync_dir(dir);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    free(dir);
+    uint8_t *le = malloc(nsamples * 2 + 1);
+    if (!le)
+        return -ENOMEM;
+    for (size_t i = 0; i < nsamples; i++)
+        le16(le + 2 * i, (uint16_t)pcm[i]);
+    core_chunk_t chunks[2] = {{h, sizeof h}, {le, nsamples * 2}};
+    int rc = core_write_file_atomic(path, chunks, 2, 0644);
+    free(le);
     return rc;
+#endif
 }

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -741,6 +742,69 @@ static void test_mkdirs(void **state)
     free(dir);
 }
 
+static size_t count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static void test_write_file_atomic(void **state)
+{
+    (void)state;
+    char *dir = fresh_dir("write_atomic");
+    char *path = xasprintf("%s/sub/file", dir);
+    core_chunk_t two[2] = {{"head:", 5}, {"body", 4}};
+    /* the folder must exist */
+    assert_int_equal(core_write_file_atomic(path, two, 2, 0600), -ENOENT);
+    char *subdir = xasprintf("%s/sub", dir);
+    assert_int_equal(core_mkdirs(subdir), 0);
+    free(subdir);
+    assert_int_equal(core_write_file_atomic(path, two, 2, 0600), 0);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(core_read_file(path, 100, &data, &len), 0);
+    assert_int_equal(len, 9);
+    assert_memory_equal(data, "head:body", 9);
+    xfree(&data);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* replacing: the new content whole, mode as asked, no temp file beside it */
+    core_chunk_t one = {"x", 1};
+    assert_int_equal(core_write_file_atomic(path, &one, 1, 0644), 0);
+    assert_int_equal(core_read_file(path, 100, &data, &len), 0);
+    assert_int_equal(len, 1);
+    xfree(&data);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    char *sub = xasprintf("%s/sub", dir);
+    assert_int_equal(count_entries(sub), 1);
+
+    /* empty content */
+    assert_int_equal(core_write_file_atomic(path, NULL, 0, 0600), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0);
+
+    /* a folder in the way: an error, the folder untouched, no temp file left */
+    assert_int_equal(core_write_file_atomic(sub, &one, 1, 0600), -EISDIR);
+    assert_int_equal(count_entries(dir), 1);
+    assert_int_equal(count_entries(sub), 1);
+    /* a parent that is a file: an error */
+    char *under_file = xasprintf("%s/file/x", sub);
+    assert_true(core_write_file_atomic(under_file, &one, 1, 0600) < 0);
+    assert_int_equal(count_entries(sub), 1);
+    free(under_file);
+    free(sub);
+    free(path);
+    free(dir);
+}
+
 static void test_read_file(void **state)
 {
     (void)state;
@@ -1043,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_ncpu),
         cmocka_unit_test(test_iso8601),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_write_file_atomic),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
