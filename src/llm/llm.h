@@ -70,6 +70,9 @@ void llm_free(llm_model_t **m); /* NULL-safe */
 const llm_config_t *llm_model_config(const llm_model_t *m);
 const tok_t *llm_model_tok(const llm_model_t *m);
 nn_type_t llm_model_type(const llm_model_t *m); /* the type of its matrices (the most common) */
+/* Writes the model to path as GGUF (atomically): the llama.* keys, the tokenizer, and for a loaded
+ * model every other key of its file; tensors in llama.cpp's order. 0, or -1 with err. */
+int llm_save(const llm_model_t *m, const char *path, char *err, size_t errlen);
 /* Rewrites a model file with matrices converted to type (F32, F16, Q8_0, Q4_0); norms stay F32,
  * all metadata is kept, general.file_type is updated. */
 int llm_quantize_file(const char *in_path, const char *out_path, nn_type_t type, char *err,
@@ -136,7 +139,7 @@ int llm_gen_new(const llm_model_t *m, const char *prompt, size_t len, const llm_
                 llm_gen_t **out, char *err, size_t errlen);
 void llm_gen_free(llm_gen_t **g);
 /* Processes the prompt (first call) or one more token. Text that is final (whole UTF-8
- * characters, no longer a possible prefix of a stop string) is appended to *text/*len
+ * characters, no longer a possible prefix of a stop string) is appended to *text and *len
  * (borrowed, valid until the next call; may be empty). Returns the state after the step, or -1
  * on error. When the state is not RUNNING, the remaining held-back text has been flushed. */
 int llm_gen_step(llm_gen_t *g, nn_pool_t *pool, const char **text, size_t *len);

@@ -1,0 +1,284 @@
+/* llm evaluation: the KV cache of one sequence and the forward pass over a batch of tokens.
+ *
+ * One forward function serves both paths: a single token uses nn_matvec, a batch of n > 1 rows
+ * uses nn_matmul over all rows at once and attends for all (query, head) pairs in one pool run.
+ * A long batch is cut into micro-batches of at most LLM_UBATCH rows so that scratch stays
+ * bounded; all of it is allocated once in llm_ctx_new (nothing is allocated per token).
+ *
+ * KV cache: F32, per layer [T][KD] for keys and the same for values; row p holds position p.
+ * Keys are stored after rotation, so attention never rotates them again.
+ *
+ * Invariants: 0 <= pos <= n_ctx; rows [0, pos) of every layer's cache are valid. An llm_ctx_t
+ * is used by one thread at a time (the pool's threads work inside one llm_eval call). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm/internal.h"
+
+#define LLM_UBATCH 256
+
+struct llm_ctx {
+    const llm_model_t *m;
+    int n_ctx; /* T */
+    int pos;
+    int n_ub; /* rows of batch scratch */
+    float *k_cache, *v_cache; /* [L][T][KD] */
+    float *x;                 /* [n_ub][D] residual stream */
+    float *xb, *xb2;          /* [n_ub][D] */
+    float *q;                 /* [n_ub][D] */
+    float *hb, *hb2;          /* [n_ub][F] */
+    float *freq;              /* [S/2] rotation frequency of each pair */
+    float *rcos, *rsin;       /* [n_ub][S/2] */
+};
+
+int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
+{
+    const llm_config_t *c = &m->c;
+    *out = NULL;
+    if (n_ctx <= 0)
+        n_ctx = c->n_ctx;
+    if (n_ctx > (1 << 20))
+        return -1;
+    llm_ctx_t *x = xcalloc(1, sizeof *x);
+    size_t d = (size_t)c->dim, f = (size_t)c->ffn_dim, s = d / (size_t)c->n_heads;
+    size_t kd = s * (size_t)c->n_kv_heads;
+    x->m = m;
+    x->n_ctx = n_ctx;
+    x->n_ub = n_ctx < LLM_UBATCH ? n_ctx : LLM_UBATCH;
+    size_t ub = (size_t)x->n_ub, cache = (size_t)c->n_layers * (size_t)n_ctx * kd;
+    /* The cache and batch scratch are sized by the model and context: errors, not aborts. */
+    x->k_cache = malloc(cache * sizeof(float));
+    x->v_cache = malloc(cache * sizeof(float));
+    x->x = malloc(ub * d * sizeof(float));
+    x->xb = malloc(ub * d * sizeof(float));
+    x->xb2 = malloc(ub * d * sizeof(float));
+    x->q = malloc(ub * d * sizeof(float));
+    x->hb = malloc(ub * f * sizeof(float));
+    x->hb2 = malloc(ub * f * sizeof(float));
+    x->freq = malloc(s / 2 * sizeof(float));
+    x->rcos = malloc(ub * s / 2 * sizeof(float));
+    x->rsin = malloc(ub * s / 2 * sizeof(float));
+    if (!x->k_cache || !x->v_cache || !x->x || !x->xb || !x->xb2 || !x->q || !x->hb || !x->hb2 ||
+        !x->freq || !x->rcos || !x->rsin) {
+        llm_ctx_free(&x);
+        return -1;
+    }
+    for (size_t i = 0; i < s / 2; i++)
+        x->freq[i] = powf(c->rope_base, -(float)(2 * i) / (float)s);
+    *out = x;
+    return 0;
+}
+
+void llm_ctx_free(llm_ctx_t **pc)
+{
+    llm_ctx_t *c = pc ? *pc : NULL;
+    if (!c)
+        return;
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xb);
+    free(c->xb2);
+    free(c->q);
+    free(c->hb);
+    free(c->hb2);
+    free(c->freq);
+    free(c->rcos);
+    free(c->rsin);
+    free(c);
+    *pc = NULL;
+}
+
+void llm_ctx_reset(llm_ctx_t *c) { c->pos = 0; }
+int llm_ctx_pos(const llm_ctx_t *c) { return c->pos; }
+int llm_ctx_size(const llm_ctx_t *c) { return c->n_ctx; }
+
+/* ================================ pieces of the forward pass ================================ */
+
+static void llm_run(nn_pool_t *pool, nn_task_fn fn, void *arg)
+{
+    if (pool)
+        nn_pool_run(pool, fn, arg);
+    else
+        fn(arg, 0, 1);
+}
+
+/* Y[n][rows] = X[n][cols] . W^T */
+static void llm_mul(nn_pool_t *pool, const llm__mat_t *w, size_t rows, size_t cols, const float *X,
+                    size_t n, float *Y)
+{
+    if (n == 1)
+        nn_matvec(pool, w->type, w->data, rows, cols, X, Y);
+    else
+        nn_matmul(pool, w->type, w->data, rows, cols, X, n, Y);
+}
+
+static void llm_rmsnorm(float *out, const float *x, const float *w, size_t d, float eps)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < d; i++)
+        ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
+    for (size_t i = 0; i < d; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+/* Rotates the pairs (v[2i], v[2i+1]) of each of n_heads heads of s elements. */
+static void llm_rope(float *v, int n_heads, size_t s, const float *cs, const float *sn)
+{
+    for (int h = 0; h < n_heads; h++) {
+        float *p = v + (size_t)h * s;
+        for (size_t i = 0; i < s / 2; i++) {
+            float a = p[2 * i], b = p[2 * i + 1];
+            p[2 * i] = a * cs[i] - b * sn[i];
+            p[2 * i + 1] = a * sn[i] + b * cs[i];
+        }
+    }
+}
+
+typedef struct {
+    llm_ctx_t *c;
+    int layer;
+    int n;    /* rows in the batch */
+    int pos0; /* position of row 0 */
+} llm_attn_job_t;
+
+/* Causal attention of each (row, head) pair; pairs are dealt round-robin to the threads so the
+ * triangle's long and short rows mix. One pass with a running maximum (online softmax), so no
+ * score buffer is needed and threads share nothing they write. */
+static void llm_attn_task(void *arg, int ti, int nt)
+{
+    const llm_attn_job_t *j = arg;
+    const llm_ctx_t *c = j->c;
+    const llm_config_t *cf = &c->m->c;
+    size_t s = (size_t)(cf->dim / cf->n_heads), d = (size_t)cf->dim;
+    size_t kd = s * (size_t)cf->n_kv_heads;
+    int group = cf->n_heads / cf->n_kv_heads;
+    const float *kc = c->k_cache + (size_t)j->layer * (size_t)c->n_ctx * kd;
+    const float *vc = c->v_cache + (size_t)j->layer * (size_t)c->n_ctx * kd;
+    float scale = 1.0f / sqrtf((float)s);
+    int total = j->n * cf->n_heads;
+    for (int u = ti; u < total; u += nt) {
+        int i = u / cf->n_heads, h = u % cf->n_heads;
+        int p = j->pos0 + i;
+        const float *q = c->q + (size_t)i * d + (size_t)h * s;
+        float *o = c->xb2 + (size_t)i * d + (size_t)h * s;
+        size_t koff = (size_t)(h / group) * s;
+        float mx = -INFINITY, sum = 0.0f;
+        memset(o, 0, s * sizeof *o);
+        for (int t = 0; t <= p; t++) {
+            float sc = nn_dot_f32(q, kc + (size_t)t * kd + koff, s) * scale;
+            if (sc > mx) {
+                /* A new maximum: rescale what was summed against the old one. */
+                float r = expf(mx - sc);
+                sum *= r;
+                for (size_t e = 0; e < s; e++)
+                    o[e] *= r;
+                mx = sc;
+            }
+            float w = expf(sc - mx);
+            sum += w;
+            nn_axpy_f32(w, vc + (size_t)t * kd + koff, o, s);
+        }
+        float inv = 1.0f / sum;
+        for (size_t e = 0; e < s; e++)
+            o[e] *= inv;
+    }
+}
+
+typedef struct {
+    float *g;        /* gate, becomes silu(gate) * up */
+    const float *up;
+    size_t n;        /* elements */
+} llm_swiglu_job_t;
+
+static void llm_swiglu_task(void *arg, int ti, int nt)
+{
+    const llm_swiglu_job_t *j = arg;
+    size_t per = (j->n + (size_t)nt - 1) / (size_t)nt;
+    size_t a = per * (size_t)ti, b = a + per > j->n ? j->n : a + per;
+    for (size_t i = a; i < b; i++) {
+        float v = j->g[i];
+        j->g[i] = v / (1.0f + expf(-v)) * j->up[i];
+    }
+}
+
+/* Runs n (<= n_ub) tokens at positions pos.. through every layer; x holds their hidden states
+ * afterwards, and the cache their keys and values. */
+static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, int n)
+{
+    const llm_model_t *m = c->m;
+    const llm_config_t *cf = &m->c;
+    size_t d = (size_t)cf->dim, f = (size_t)cf->ffn_dim, s = d / (size_t)cf->n_heads;
+    size_t kd = s * (size_t)cf->n_kv_heads, hs = s / 2;
+    size_t erb = nn_row_bytes(m->tok_embd.type, d);
+    for (int i = 0; i < n; i++) {
+        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * erb;
+        if (m->tok_embd.type == NN_F32)
+            memcpy(c->x + (size_t)i * d, row, erb);
+        else
+            nn_dequantize_row(m->tok_embd.type, row, c->x + (size_t)i * d, d);
+        float p = (float)(c->pos + i);
+        for (size_t k = 0; k < hs; k++) {
+            float th = p * c->freq[k];
+            c->rcos[(size_t)i * hs + k] = cosf(th);
+            c->rsin[(size_t)i * hs + k] = sinf(th);
+        }
+    }
+    for (int l = 0; l < cf->n_layers; l++) {
+        const llm__layer_t *L = &m->layers[l];
+        float *kc = c->k_cache + ((size_t)l * (size_t)c->n_ctx + (size_t)c->pos) * kd;
+        float *vc = c->v_cache + ((size_t)l * (size_t)c->n_ctx + (size_t)c->pos) * kd;
+        for (int i = 0; i < n; i++)
+            llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, cf->norm_eps);
+        /* K and V go straight into the cache rows of their positions. */
+        llm_mul(pool, &L->attn_q, d, d, c->xb, (size_t)n, c->q);
+        llm_mul(pool, &L->attn_k, kd, d, c->xb, (size_t)n, kc);
+        llm_mul(pool, &L->attn_v, kd, d, c->xb, (size_t)n, vc);
+        for (int i = 0; i < n; i++) {
+            const float *cs = c->rcos + (size_t)i * hs, *sn = c->rsin + (size_t)i * hs;
+            llm_rope(c->q + (size_t)i * d, cf->n_heads, s, cs, sn);
+            llm_rope(kc + (size_t)i * kd, cf->n_kv_heads, s, cs, sn);
+        }
+        llm_attn_job_t aj = {c, l, n, c->pos};
+        llm_run(pool, llm_attn_task, &aj);
+        llm_mul(pool, &L->attn_output, d, d, c->xb2, (size_t)n, c->xb);
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            c->x[i] += c->xb[i];
+        for (int i = 0; i < n; i++)
+            llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->ffn_norm, d, cf->norm_eps);
+        llm_mul(pool, &L->ffn_gate, f, d, c->xb, (size_t)n, c->hb);
+        llm_mul(pool, &L->ffn_up, f, d, c->xb, (size_t)n, c->hb2);
+        llm_swiglu_job_t sj = {c->hb, c->hb2, (size_t)n * f};
+        llm_run(pool, llm_swiglu_task, &sj);
+        llm_mul(pool, &L->ffn_down, d, f, c->hb, (size_t)n, c->xb);
+        for (size_t i = 0; i < (size_t)n * d; i++)
+            c->x[i] += c->xb[i];
+    }
+    c->pos += n;
+}
+
+int llm_eval(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, size_t n, float *logits)
+{
+    const llm_config_t *cf = &c->m->c;
+    if (n == 0 || n > (size_t)(c->n_ctx - c->pos))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= cf->n_vocab)
+            return -1;
+    size_t done = 0, last = 0;
+    while (done < n) {
+        size_t k = n - done < (size_t)c->n_ub ? n - done : (size_t)c->n_ub;
+        llm_forward(c, pool, tokens + done, (int)k);
+        last = k - 1;
+        done += k;
+    }
+    if (logits) {
+        size_t d = (size_t)cf->dim;
+        /* Only the last row needs the head. */
+        llm_rmsnorm(c->xb, c->x + last * d, c->m->output_norm, d, cf->norm_eps);
+        nn_matvec(pool, c->m->output.type, c->m->output.data, (size_t)cf->n_vocab, d, c->xb, logits);
+    }
+    return 0;
+}
