@@ -197,9 +197,10 @@ int store_job_claim(store_t *st, int max_attempts, store_job_t *out)
     static const char sql_claim[] =
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?1,"
         " updated_at = ?2"
-        " WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)"
+        " WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= ?2"
+        "             ORDER BY id LIMIT 1)"
         " RETURNING id, account_id, kind, coalesce(media_id, 0), attempts,"
-        " coalesce(question_id, 0)";
+        " coalesce(question_id, 0), retries, coalesce(params, '')";
     static const char sql_media[] = "UPDATE media SET status = 'processing', error = NULL,"
                                     " updated_at = ?2 WHERE id = ?1";
     static const char sql_question[] = "UPDATE questions SET status = 'answering', error = NULL,"
@@ -233,6 +234,8 @@ int store_job_claim(store_t *st, int max_attempts, store_job_t *out)
         job.media_id = sqlite3_column_int64(s, 3);
         job.attempts = sqlite3_column_int(s, 4);
         job.question_id = sqlite3_column_int64(s, 5);
+        job.retries = sqlite3_column_int(s, 6);
+        store__col_copy(s, 7, job.params, sizeof job.params);
     }
     sqlite3_reset(s); /* a RETURNING statement must end before COMMIT */
 
@@ -343,6 +346,89 @@ int store_job_counts(store_t *st, int64_t counts[STORE_JOB_NSTATES])
             if (name && strcmp(name, state_names[i]) == 0)
                 counts[i] = sqlite3_column_int64(s, 1);
     }
+out:
+    store__release(st, c);
+    return rc;
+}
+
+int store_job_defer(store_t *st, const store_job_t *job, int64_t delay_ms, const char *reason)
+{
+    static const char sql_job[] =
+        "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), retries = retries + 1,"
+        " run_after = ?2, last_error = ?3, lease_until = 0, updated_at = ?4"
+        " WHERE id = ?1 AND state = 'running' RETURNING coalesce(question_id, 0)";
+    static const char sql_exists[] = "SELECT EXISTS(SELECT 1 FROM jobs WHERE id = ?1)";
+    static const char sql_q[] =
+        "UPDATE questions SET status = 'queued', updated_at = ?2 WHERE id = ?1";
+    if (!job || delay_ms < 0)
+        return -EINVAL;
+    store_conn_t *c = NULL;
+    sqlite3_stmt *s;
+    int64_t now = core_now_ms(), question_id = 0;
+    int rc = store__acquire(st, &c);
+    if (rc < 0)
+        return rc;
+    if ((rc = store__begin(c)) < 0)
+        goto out;
+    if ((rc = store__prepare(c, sql_job, &s)) < 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, job->id);
+    sqlite3_bind_int64(s, 2, now + delay_ms);
+    store__bind_text(s, 3, reason);
+    sqlite3_bind_int64(s, 4, now);
+    if ((rc = store__step(c, s, "job_defer")) < 0)
+        goto out;
+    bool deferred = rc == 1;
+    if (deferred)
+        question_id = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (!deferred) {
+        if ((rc = store__prepare(c, sql_exists, &s)) < 0)
+            goto out;
+        sqlite3_bind_int64(s, 1, job->id);
+        if ((rc = store__step(c, s, "job_defer")) < 0)
+            goto out;
+        rc = rc == 1 && sqlite3_column_int(s, 0) ? -EINVAL : -ENOENT;
+        goto out;
+    }
+    if (question_id) {
+        if ((rc = store__prepare(c, sql_q, &s)) < 0)
+            goto out;
+        sqlite3_bind_int64(s, 1, question_id);
+        sqlite3_bind_int64(s, 2, now);
+        if ((rc = store__step(c, s, "job_defer")) < 0)
+            goto out;
+    }
+    assert_job_state(c, job->id);
+    rc = store__commit(c);
+out:
+    if (c)
+        store__rollback(c);
+    store__release(st, c);
+    return rc;
+}
+
+int store_job_next_run(store_t *st, int64_t *at_ms_out)
+{
+    static const char sql[] = "SELECT min(run_after) FROM jobs WHERE state = 'queued'";
+    store_conn_t *c = NULL;
+    sqlite3_stmt *s;
+    *at_ms_out = 0;
+    int rc = store__acquire(st, &c);
+    if (rc < 0)
+        return rc;
+    if ((rc = store__prepare(c, sql, &s)) < 0)
+        goto out;
+    if ((rc = store__step(c, s, "job_next_run")) < 0)
+        goto out;
+    if (rc == 1 && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        int64_t at = sqlite3_column_int64(s, 0);
+        int64_t now = core_now_ms();
+        *at_ms_out = at < now ? now : at;
+        if (*at_ms_out == 0)
+            *at_ms_out = 1;
+    }
+    rc = 0;
 out:
     store__release(st, c);
     return rc;

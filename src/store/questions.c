@@ -43,6 +43,7 @@ void store_question_clear(store_question_t *q)
     free(q->passages_json);
     free(q->timings_json);
     free(q->error);
+    free(q->model);
     memset(q, 0, sizeof *q);
 }
 
@@ -58,7 +59,7 @@ void store_question_list_free(store_question_t **list, size_t n)
 
 #define QUESTION_COLS                                                                            \
     "id, account_id, coalesce(device_id, 0), text, status, answer, passages_json, timings_json,"  \
-    " error, created_at, updated_at"
+    " error, created_at, updated_at, model"
 
 static void question_from_row(sqlite3_stmt *s, store_question_t *q)
 {
@@ -76,6 +77,27 @@ static void question_from_row(sqlite3_stmt *s, store_question_t *q)
     q->error = store__col_strdup(s, 8);
     q->created_at = sqlite3_column_int64(s, 9);
     q->updated_at = sqlite3_column_int64(s, 10);
+    q->model = store__col_strdup(s, 11);
+}
+
+int store_question_set_model(store_t *st, int64_t question_id, const char *model)
+{
+    static const char sql[] = "UPDATE questions SET model = ?2 WHERE id = ?1";
+    store_conn_t *c = NULL;
+    sqlite3_stmt *s;
+    int rc = store__acquire(st, &c);
+    if (rc < 0)
+        return rc;
+    if ((rc = store__prepare(c, sql, &s)) < 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, question_id);
+    store__bind_text(s, 2, model);
+    if ((rc = store__step(c, s, "question_set_model")) < 0)
+        goto out;
+    rc = sqlite3_changes(c->db) ? 0 : -ENOENT;
+out:
+    store__release(st, c);
+    return rc;
 }
 
 int store_question_create(store_t *st, store_question_t *q)

@@ -114,6 +114,32 @@ static const char *const migrations[] = {
     "CREATE INDEX questions_by_account ON questions(account_id, id);"
 
     "ALTER TABLE jobs ADD COLUMN question_id INTEGER REFERENCES questions(id);",
+
+    /* 3: text generation — deferred job retries, job parameters, the model that answered a
+     * question, and each account's trained model */
+    /* A job deferred by store_job_defer (the text generation service was down) is queued again
+     * but not claimed before run_after; retries counts its deferrals (not crashes: attempts). */
+    "ALTER TABLE jobs ADD COLUMN run_after INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN params TEXT;"
+    "ALTER TABLE questions ADD COLUMN model TEXT;"
+    /* One row per account that ever trained: model is the model in use (the last one that
+     * succeeded), status and the progress columns are those of the latest training. */
+    "CREATE TABLE models("
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+    "  status TEXT NOT NULL CHECK (status IN ('queued','training','ready','failed')),"
+    "  model TEXT,"
+    "  job_id INTEGER REFERENCES jobs(id),"
+    "  base_model TEXT,"
+    "  remote_file TEXT,"
+    "  remote_job TEXT,"
+    "  step INTEGER NOT NULL DEFAULT 0,"
+    "  steps INTEGER NOT NULL DEFAULT 0,"
+    "  train_loss REAL,"
+    "  eval_loss REAL,"
+    "  error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -230,6 +230,7 @@ typedef struct store_question {
     char *passages_json;    /* JSON array of the passages used, NULL until answered */
     char *timings_json;     /* JSON object of timings in ms, NULL until answered */
     char *error;            /* NULL unless FAILED */
+    char *model;            /* the language model that answered; NULL for extractive answers */
     int64_t created_at, updated_at;
 } store_question_t;
 void store_question_clear(store_question_t *q);
@@ -243,6 +244,8 @@ int store_question_get(store_t *st, int64_t account_id, int64_t question_id,
 int store_question_list(store_t *st, int64_t account_id, int64_t before_id, int limit,
                         store_question_t **out, size_t *n_out);
 void store_question_list_free(store_question_t **list, size_t n);
+/* Records the language model that answers the question (NULL: none, extractive). */
+int store_question_set_model(store_t *st, int64_t question_id, const char *model);
 
 /* ==== jobs: queued -> running -> done | failed; persistent ==== */
 typedef enum store_job_state {
@@ -253,10 +256,12 @@ const char *store_job_state_name(store_job_state_t s);
 typedef struct store_job {
     int64_t id;
     int64_t account_id;
-    char kind[32];          /* "media.process" or "question.answer" */
+    char kind[32];          /* "media.process", "question.answer" or "model.train" */
     int64_t media_id;       /* media.process: the item (0 otherwise) */
     int64_t question_id;    /* question.answer: the question (0 otherwise) */
     int attempts;           /* including this one */
+    int retries;            /* times store_job_defer put it back (not counted in attempts) */
+    char params[256];       /* JSON object text given when queued ("" for none) */
 } store_job_t;
 /* Claims the oldest queued job: marks it running and counts the attempt, and its item
  * PROCESSING (or its question ANSWERING). A job already tried max_attempts times (the process
@@ -286,6 +291,57 @@ int store_question_finish(store_t *st, const store_job_t *job, const char *answe
                           store_event_t *event_out);
 /* counts[state] for every state. */
 int store_job_counts(store_t *st, int64_t counts[STORE_JOB_NSTATES]);
+/* Puts a running job back in the queue, not to be claimed before delay_ms from now: for a job
+ * that could not make progress (the text generation service is down, a training is still
+ * running) and must not hold a worker thread while it waits. The attempt does not count
+ * (attempts is decremented: it ended in order, the process did not die); retries is
+ * incremented and reason kept as the job's last_error. Its question goes back to QUEUED.
+ * -EINVAL if the job is not running; -ENOENT if it no longer exists. */
+int store_job_defer(store_t *st, const store_job_t *job, int64_t delay_ms, const char *reason);
+/* The earliest time (ms since the epoch) a queued job may be claimed: 0 when no job is queued,
+ * at most now when one is claimable now. For the workers' sleep. */
+int store_job_next_run(store_t *st, int64_t *at_ms_out);
+
+/* ==== models: each account's trained text generation model (migration 3) ==== */
+typedef enum store_model_status {
+    STORE_MODEL_NONE, /* never trained (no row) */
+    STORE_MODEL_QUEUED, STORE_MODEL_TRAINING, STORE_MODEL_READY, STORE_MODEL_FAILED,
+} store_model_status_t;
+const char *store_model_status_name(store_model_status_t s);
+
+typedef struct store_model {
+    int64_t account_id;
+    store_model_status_t status; /* of the latest training */
+    char model[128];        /* the model in use: the last training that succeeded ("" if none) */
+    int64_t job_id;         /* the latest model.train job */
+    char base_model[128];
+    char remote_file[64];   /* the uploaded training file, "" until uploaded */
+    char remote_job[64];    /* the service's fine-tuning job, "" until created */
+    int64_t step, steps;
+    bool has_train_loss, has_eval_loss;
+    double train_loss, eval_loss;
+    char error[512];        /* "" unless FAILED */
+    int64_t created_at, updated_at;
+} store_model_t;
+/* Queues a model.train job for the account (params: a JSON object text from our own code, at
+ * most 255 bytes) and resets the account's model row to QUEUED (keeping the model in use), in
+ * one transaction. -EBUSY with *job_id_out the running one when a model.train job of the account
+ * is queued or running; -ENOENT for no such account; -EINVAL for bad params. */
+int store_model_train_create(store_t *st, int64_t account_id, const char *params_json,
+                             int64_t *job_id_out);
+/* The account's model row. A job given up on (the process died during each attempt) shows as
+ * FAILED with the job's reason. -ENOENT if the account never trained. */
+int store_model_get(store_t *st, int64_t account_id, store_model_t *out);
+/* Records the progress of the account's training (status TRAINING, remote ids, step, steps,
+ * losses) from m, if job_id is still the account's latest training. -ENOENT otherwise. */
+int store_model_progress(store_t *st, int64_t job_id, const store_model_t *m);
+/* Ends a running model.train job in one transaction with the account's model row and its event:
+ * model non-NULL: the row READY with model in use, the job done and a model.ready event
+ * {"model":model} appended; else the row FAILED with error, the job failed, and model.failed
+ * {"error":error}. The event goes to *event_out (caller clears; may be NULL). -EINVAL if the job
+ * is not a running model.train job; -ENOENT if it does not exist. */
+int store_model_train_finish(store_t *st, const store_job_t *job, const char *model,
+                             const char *error, store_event_t *event_out);
 
 /* ==== blobs: content-addressed files ==== */
 typedef struct store_blob_writer store_blob_writer_t;

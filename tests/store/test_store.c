@@ -1046,5 +1046,6 @@ int main(void)
     int failed = cmocka_run_group_tests_name("store", tests, NULL, NULL);
     failed += run_search_tests();
     failed += run_event_tests();
+    failed += run_model_tests();
     return failed;
 }

@@ -19,5 +19,6 @@ extern const char SHA_A[65], SHA_B[65];
 /* Each runs its cmocka group and returns the number of failed tests. */
 int run_search_tests(void);  /* test_store_search.c */
 int run_event_tests(void);   /* test_store_events.c */
+int run_model_tests(void);   /* test_store_models.c */
 
 #endif
