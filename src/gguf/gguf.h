@@ -69,6 +69,7 @@ int gguf_find_key(const gguf_t *g, const char *key); /* index, or -1 */
 bool gguf_get_u32(const gguf_t *g, const char *key, uint32_t *out);
 bool gguf_get_i64(const gguf_t *g, const char *key, int64_t *out);
 bool gguf_get_f32(const gguf_t *g, const char *key, float *out);
+bool gguf_get_f64(const gguf_t *g, const char *key, double *out); /* FLOAT32 or FLOAT64 */
 bool gguf_get_bool(const gguf_t *g, const char *key, bool *out);
 bool gguf_get_str(const gguf_t *g, const char *key, const char **s, size_t *len);
 /* Arrays of numbers: element type, count, and a pointer to the packed little-endian elements
@@ -95,6 +96,9 @@ int gguf_writer_set_i32(gguf_writer_t *w, const char *key, int32_t v);
 int gguf_writer_set_u64(gguf_writer_t *w, const char *key, uint64_t v);
 int gguf_writer_set_f32(gguf_writer_t *w, const char *key, float v);
 int gguf_writer_set_bool(gguf_writer_t *w, const char *key, bool v);
+/* Any scalar type (UINT8 ... FLOAT64, BOOL as one byte 0/1): v points to the value in host
+ * (little-endian) layout, gguf__scalar_size bytes. */
+int gguf_writer_set_val(gguf_writer_t *w, const char *key, gguf_vtype_t type, const void *v);
 int gguf_writer_set_str(gguf_writer_t *w, const char *key, const char *s, size_t len);
 int gguf_writer_set_arr(gguf_writer_t *w, const char *key, gguf_vtype_t elem_type, const void *data,
                         size_t n);
