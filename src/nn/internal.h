@@ -1,0 +1,59 @@
+/* nn internal: what the files of src/nn share — the table of per-ISA kernels that nn_init fills
+ * once, the scalar reference kernels every ISA falls back to, and hooks the unit tests use to
+ * switch ISA in-process. Nothing here is part of the module's interface.
+ *
+ * Invariant: a kernel computes each output element with an order of operations that depends only
+ * on the ISA and the sizes, never on which thread runs it or how rows are grouped, so results are
+ * bit-identical for any thread count. */
+#ifndef PERSONA_NN_INTERNAL_H
+#define PERSONA_NN_INTERNAL_H
+
+#include "nn/nn.h"
+
+typedef enum { NN__ISA_SCALAR = 0, NN__ISA_AVX2 = 1, NN__ISA_AVX512 = 2 } nn__isa_t;
+
+typedef struct {
+    const char *name;
+    float (*dot_f32)(const float *a, const float *b, size_t n);
+    void (*axpy_f32)(float a, const float *x, float *y, size_t n);
+    float (*dot_f16)(const nn_f16_t *w, const float *x, size_t n);
+    /* nb blocks of 32 */
+    float (*dot_q8_0)(const nn_block_q8_0 *w, const nn_block_q8_0 *x, size_t nb);
+    float (*dot_q4_0)(const nn_block_q4_0 *w, const nn_block_q8_0 *x, size_t nb);
+    /* Row conversions used by nn_matmul's GEMM path; n a multiple of 32 for quantized types. */
+    void (*f16_to_f32_row)(const nn_f16_t *src, float *dst, size_t n);
+    void (*deq_q8_0_row)(const nn_block_q8_0 *src, float *dst, size_t n);
+    void (*deq_q4_0_row)(const nn_block_q4_0 *src, float *dst, size_t n);
+    /* Own single-threaded GEMM for when OpenBLAS is absent or failed its check (row-major,
+     * C = alpha*op(A)op(B) + beta*C). */
+    void (*sgemm)(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc);
+} nn__kernels_t;
+
+extern const nn__kernels_t nn__kernels_scalar;
+extern const nn__kernels_t nn__kernels_avx2;
+extern const nn__kernels_t nn__kernels_avx512;
+
+/* The active table (set by nn_init, changed only by nn__set_isa). */
+extern const nn__kernels_t *nn__k;
+
+/* Best ISA this CPU (and OS) supports. */
+nn__isa_t nn__isa_best(void);
+/* Tests: switch the kernels in-process. -1 if the CPU lacks it. Not thread-safe against
+ * concurrent kernel calls. */
+int nn__set_isa(nn__isa_t isa);
+nn__isa_t nn__get_isa(void);
+/* Tests: force nn_sgemm to use the own kernels (true) or OpenBLAS when loaded (false). */
+void nn__sgemm_force_own(bool own);
+bool nn__blas_loaded(void);
+
+/* Scalar reference pieces shared by the SIMD files (tails, quantization of x). */
+void nn__quantize_row_q8_0(const float *src, nn_block_q8_0 *dst, size_t n);
+void nn__sgemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
+
+/* gemm.c: load OpenBLAS (called once by nn_init). 0 when loaded and checked, -1 otherwise (the
+ * own GEMM is used then). */
+int nn__blas_load(char *info, size_t cap);
+
+#endif
