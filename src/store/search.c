@@ -384,3 +384,55 @@ void store_passage_list_free(store_passage_t **list, size_t n)
     free(*list);
     *list = NULL;
 }
+
+int store_corpus_list(store_t *st, int64_t account_id, int64_t after, int limit,
+                      store_passage_t **out, size_t *n_out, int64_t *next_after)
+{
+    static const char sql[] =
+        "SELECT corpus.rowid, corpus.media_id, m.title, m.kind, corpus.t_start, corpus.t_end,"
+        " m.created_at, corpus.text"
+        " FROM corpus JOIN media AS m ON m.id = corpus.media_id AND m.account_id = ?1"
+        " WHERE corpus.account_id = ?1 AND corpus.rowid > ?2 ORDER BY corpus.rowid LIMIT ?3";
+    *out = NULL;
+    *n_out = 0;
+    *next_after = after;
+    if (limit < 1 || limit > 1000 || after < 0)
+        return -EINVAL;
+    store_passage_t *list = xcalloc((size_t)limit, sizeof *list);
+    size_t n = 0;
+    store_conn_t *c = NULL;
+    sqlite3_stmt *s;
+    int rc = store__acquire(st, &c);
+    if (rc < 0)
+        goto out;
+    if ((rc = store__prepare(c, sql, &s)) < 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int(s, 3, limit);
+    while (n < (size_t)limit && (rc = store__step(c, s, "corpus_list")) == 1) {
+        store_passage_t *p = &list[n++];
+        *next_after = sqlite3_column_int64(s, 0);
+        p->media_id = sqlite3_column_int64(s, 1);
+        p->title = store__col_strdup(s, 2);
+        store__col_copy(s, 3, p->kind, sizeof p->kind);
+        p->t_start = sqlite3_column_double(s, 4);
+        p->t_end = sqlite3_column_double(s, 5);
+        p->created_at = sqlite3_column_int64(s, 6);
+        p->text = store__col_strdup(s, 7);
+        if (!p->text)
+            p->text = xstrdup("");
+    }
+    if (rc > 0)
+        rc = 0;
+out:
+    store__release(st, c);
+    if (rc < 0) {
+        store_passage_list_free(&list, n);
+        *next_after = after;
+        return rc;
+    }
+    *out = list;
+    *n_out = n;
+    return 0;
+}

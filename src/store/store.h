@@ -182,6 +182,11 @@ typedef struct store_passage {
 int store_corpus_search(store_t *st, int64_t account_id, const char *question, int limit,
                         store_passage_t **out, size_t *n_out);
 void store_passage_list_free(store_passage_t **list, size_t n);
+/* The account's passages in insertion order, for exporting the corpus (model training): those
+ * after the cursor after (0: from the first), at most limit (1..1000, else -EINVAL); *next_after
+ * is the cursor for the next page (unchanged when *n_out is 0). score is 0. */
+int store_corpus_list(store_t *st, int64_t account_id, int64_t after, int limit,
+                      store_passage_t **out, size_t *n_out, int64_t *next_after);
 
 /* ==== events: the per-account event log (design.md: WebSocket protocol) ==== */
 typedef struct store_event {

@@ -153,11 +153,54 @@ static void test_models(void **state)
     free(dir);
 }
 
+static void test_corpus_list(void **state)
+{
+    (void)state;
+    char *dir = fresh_dir("corpus_list");
+    store_t *st = open_store(dir);
+    int64_t a = new_account(st, "alice"), b = new_account(st, "bob");
+    const char text[] = "First paragraph.\n\nSecond paragraph.\n\nThird one.";
+    store_media_t m = {.account_id = a, .kind = "text", .title = "sea", .size = sizeof text - 1};
+    memcpy(m.sha256, SHA_A, sizeof m.sha256);
+    assert_int_equal(store_media_create_text(st, &m, text, sizeof text - 1), 0);
+    store_media_t mb = {.account_id = b, .kind = "text", .title = "bob's", .size = 9};
+    memcpy(mb.sha256, SHA_B, sizeof mb.sha256);
+    assert_int_equal(store_media_create_text(st, &mb, "Bob only.", 9), 0);
+    store_passage_t *list;
+    size_t n;
+    int64_t cursor = 0, next;
+    int seen = 0;
+    const char *want[] = {"First paragraph.", "Second paragraph.", "Third one."};
+    for (;;) {
+        assert_int_equal(store_corpus_list(st, a, cursor, 2, &list, &n, &next), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(list[i].text, want[seen++]);
+            assert_string_equal(list[i].title, "sea");
+            assert_int_equal(list[i].media_id, m.id);
+        }
+        store_passage_list_free(&list, n);
+        if (n == 0)
+            break;
+        assert_true(next > cursor);
+        cursor = next;
+    }
+    assert_int_equal(seen, 3);
+    assert_int_equal(store_corpus_list(st, b, 0, 10, &list, &n, &next), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].text, "Bob only.");
+    store_passage_list_free(&list, n);
+    assert_int_equal(store_corpus_list(st, a, 0, 0, &list, &n, &next), -EINVAL);
+    assert_int_equal(store_corpus_list(st, a, 0, 1001, &list, &n, &next), -EINVAL);
+    store_free(&st);
+    free(dir);
+}
+
 int run_model_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defer_and_next_run),
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_corpus_list),
     };
     return cmocka_run_group_tests_name("store_models", tests, NULL, NULL);
 }
