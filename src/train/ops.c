@@ -1,0 +1,527 @@
+/* train ops: the forward/backward kernels of every op the trainer uses (embedding, RMSNorm,
+ * matmul through nn_sgemm, rope, causal GQA attention, SwiGLU, cross-entropy) and AdamW.
+ * They never allocate; callers pass every buffer. Each item (row, column, (sequence, kv head))
+ * is computed by one thread in a fixed order, so results do not depend on the thread count.
+ *
+ * The hot loops are written so that the compiler vectorizes them along a dimension that is not
+ * a reduction (no -ffast-math needed, order stays fixed), and are compiled for AVX-512, AVX2 and
+ * a baseline with function clones picked at load time. */
+#include <math.h>
+#include <string.h>
+
+#include "train/internal.h"
+
+#if defined(__OPTIMIZE__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+#if defined(__x86_64__) && !defined(__clang__)
+#define TRAIN__HOT __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define TRAIN__HOT
+#endif
+
+/* ==== parallel for ==== */
+
+typedef struct {
+    size_t n;
+    train__range_fn fn;
+    void *ctx;
+} par_t;
+
+static void par_task(void *ctx, int ti, int nt)
+{
+    const par_t *p = ctx;
+    size_t chunk = (p->n + (size_t)nt - 1) / (size_t)nt;
+    size_t i0 = (size_t)ti * chunk, i1 = i0 + chunk;
+    if (i1 > p->n)
+        i1 = p->n;
+    if (i0 < i1)
+        p->fn(p->ctx, i0, i1);
+}
+
+void train__parallel(nn_pool_t *pool, size_t n, train__range_fn fn, void *ctx)
+{
+    if (n == 0)
+        return;
+    if (!pool || nn_pool_threads(pool) <= 1 || n == 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    par_t p = {n, fn, ctx};
+    nn_pool_run(pool, par_task, &p);
+}
+
+/* ==== embedding ==== */
+
+void train__embed_fwd(const float *E, const int32_t *ids, int N, int D, float *x)
+{
+    for (int i = 0; i < N; i++)
+        memcpy(x + (size_t)i * D, E + (size_t)ids[i] * D, sizeof(float) * (size_t)D);
+}
+
+TRAIN__HOT void train__embed_bwd(float *dE, const int32_t *ids, int N, int D, const float *dx)
+{
+    for (int i = 0; i < N; i++) {
+        float *restrict d = dE + (size_t)ids[i] * D;
+        const float *restrict s = dx + (size_t)i * D;
+        for (int j = 0; j < D; j++)
+            d[j] += s[j];
+    }
+}
+
+/* ==== RMSNorm ==== */
+
+typedef struct {
+    const float *x, *w, *rstd, *dy;
+    float *y, *out_rstd, *dx, *dw;
+    int D;
+    float eps;
+} norm_ctx_t;
+
+TRAIN__HOT static void norm_fwd_rows(void *vc, size_t i0, size_t i1)
+{
+    const norm_ctx_t *c = vc;
+    int D = c->D;
+    for (size_t i = i0; i < i1; i++) {
+        const float *restrict x = c->x + i * D;
+        float *restrict y = c->y + i * D;
+        double ss = 0;
+        for (int j = 0; j < D; j++)
+            ss += (double)x[j] * x[j];
+        float r = (float)(1.0 / sqrt(ss / D + c->eps));
+        c->out_rstd[i] = r;
+        for (int j = 0; j < D; j++)
+            y[j] = x[j] * r * c->w[j];
+    }
+}
+
+void train__rmsnorm_fwd(nn_pool_t *pool, const float *x, const float *w, int N, int D, float eps,
+                        float *y, float *rstd)
+{
+    norm_ctx_t c = {.x = x, .w = w, .y = y, .out_rstd = rstd, .D = D, .eps = eps};
+    train__parallel(pool, (size_t)N, norm_fwd_rows, &c);
+}
+
+/* dx = r * (dy*w) - x * r^3 / D * sum(dy*w*x) */
+TRAIN__HOT static void norm_bwd_rows(void *vc, size_t i0, size_t i1)
+{
+    const norm_ctx_t *c = vc;
+    int D = c->D;
+    for (size_t i = i0; i < i1; i++) {
+        const float *restrict x = c->x + i * D;
+        const float *restrict dy = c->dy + i * D;
+        const float *restrict w = c->w;
+        float *restrict dx = c->dx + i * D;
+        float r = c->rstd[i];
+        double dot = 0;
+        for (int j = 0; j < D; j++)
+            dot += (double)dy[j] * w[j] * x[j];
+        float k = (float)(dot * r * r * r / D);
+        for (int j = 0; j < D; j++)
+            dx[j] += r * dy[j] * w[j] - k * x[j];
+    }
+}
+
+/* dw[j] += sum over rows of dy*x*r: split by columns so every column sums its rows in order. */
+typedef struct {
+    const norm_ctx_t *c;
+    int N;
+} norm_dw_ctx_t;
+
+TRAIN__HOT static void norm_bwd_cols(void *vc, size_t j0, size_t j1)
+{
+    const norm_dw_ctx_t *cc = vc;
+    const norm_ctx_t *c = cc->c;
+    int D = c->D;
+    float *restrict dw = c->dw;
+    for (int i = 0; i < cc->N; i++) {
+        const float *restrict x = c->x + (size_t)i * D;
+        const float *restrict dy = c->dy + (size_t)i * D;
+        float r = c->rstd[i];
+        for (size_t j = j0; j < j1; j++)
+            dw[j] += dy[j] * x[j] * r;
+    }
+}
+
+void train__rmsnorm_bwd(nn_pool_t *pool, const float *x, const float *w, const float *rstd,
+                        const float *dy, int N, int D, float *dx, float *dw)
+{
+    norm_ctx_t c = {.x = x, .w = w, .rstd = rstd, .dy = dy, .dx = dx, .dw = dw, .D = D};
+    train__parallel(pool, (size_t)N, norm_bwd_rows, &c);
+    norm_dw_ctx_t cc = {&c, N};
+    train__parallel(pool, (size_t)D, norm_bwd_cols, &cc);
+}
+
+/* ==== matmul ==== */
+
+void train__matmul_fwd(nn_pool_t *pool, const float *X, const float *W, int N, int in, int out,
+                       bool accumulate, float *Y)
+{
+    nn_sgemm(pool, false, true, N, out, in, 1.0f, X, in, W, in, accumulate ? 1.0f : 0.0f, Y, out);
+}
+
+void train__matmul_bwd(nn_pool_t *pool, const float *X, const float *W, const float *dY, int N,
+                       int in, int out, float *dX, bool dx_accumulate, float *dW)
+{
+    if (dX)
+        nn_sgemm(pool, false, false, N, in, out, 1.0f, dY, out, W, in, dx_accumulate ? 1.0f : 0.0f,
+                 dX, in);
+    nn_sgemm(pool, true, false, out, in, N, 1.0f, dY, out, X, in, 1.0f, dW, in);
+}
+
+/* ==== rope ==== */
+
+void train__rope_table(int T, int E, float base, float *cs, float *sn)
+{
+    int half = E / 2;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            /* same expression as inference (src/llm) so trained weights see the same angles */
+            float theta = (float)t * powf(base, -2.0f * (float)i / (float)E);
+            cs[(size_t)t * half + i] = cosf(theta);
+            sn[(size_t)t * half + i] = sinf(theta);
+        }
+}
+
+void train__rope(float *x, int N, int T, int n_heads, int E, const float *cs, const float *sn,
+                 bool inverse)
+{
+    int half = E / 2;
+    float sgn = inverse ? -1.0f : 1.0f;
+    for (int r = 0; r < N; r++) {
+        const float *c = cs + (size_t)(r % T) * half;
+        const float *s = sn + (size_t)(r % T) * half;
+        float *row = x + (size_t)r * n_heads * E;
+        for (int h = 0; h < n_heads; h++) {
+            float *p = row + (size_t)h * E;
+            for (int i = 0; i < half; i++) {
+                float a = p[2 * i], b = p[2 * i + 1], si = sgn * s[i];
+                p[2 * i] = a * c[i] - b * si;
+                p[2 * i + 1] = a * si + b * c[i];
+            }
+        }
+    }
+}
+
+/* ==== attention ==== */
+/* Per task (sequence b, kv head g): the heads of the group, so that dk/dv rows of (b, g) have one
+ * writer. Scores are computed against K^T (E x T) so the inner loops run along s, not along the
+ * dot product. */
+
+size_t train__attn_scratch(int T, int E)
+{
+    return (size_t)2 * E * T + 2 * (size_t)T;
+}
+
+typedef struct {
+    const float *q, *k, *v, *att, *dout;
+    float *att_out, *out, *dq, *dk, *dv, *scratch;
+    int B, T, H, G, E;
+    bool backward;
+} attn_ctx_t;
+
+TRAIN__HOT static void attn_fwd_task(const attn_ctx_t *c, int b, int g, float *scr)
+{
+    int T = c->T, H = c->H, G = c->G, E = c->E, D = H * E, KD = G * E, hpg = H / G;
+    float scale = 1.0f / sqrtf((float)E);
+    float *restrict kT = scr, *restrict vT = scr + (size_t)E * T;
+    (void)vT;
+    const float *kb = c->k + (size_t)b * T * KD + (size_t)g * E;
+    const float *vb = c->v + (size_t)b * T * KD + (size_t)g * E;
+    for (int s = 0; s < T; s++)
+        for (int e = 0; e < E; e++)
+            kT[(size_t)e * T + s] = kb[(size_t)s * KD + e];
+    for (int hh = 0; hh < hpg; hh++) {
+        int h = g * hpg + hh;
+        for (int t = 0; t < T; t++) {
+            const float *restrict qt = c->q + ((size_t)b * T + t) * D + (size_t)h * E;
+            float *restrict p = c->att_out + (((size_t)b * H + h) * T + t) * T;
+            int n = t + 1;
+            for (int s = 0; s < n; s++)
+                p[s] = 0;
+            for (int e = 0; e < E; e++) {
+                float qe = qt[e] * scale;
+                const float *restrict kr = kT + (size_t)e * T;
+                for (int s = 0; s < n; s++)
+                    p[s] += qe * kr[s];
+            }
+            float mx = p[0];
+            for (int s = 1; s < n; s++)
+                mx = p[s] > mx ? p[s] : mx;
+            float sum = 0;
+            for (int s = 0; s < n; s++) {
+                p[s] = expf(p[s] - mx);
+                sum += p[s];
+            }
+            float inv = 1.0f / sum;
+            for (int s = 0; s < n; s++)
+                p[s] *= inv;
+            float *restrict o = c->out + ((size_t)b * T + t) * D + (size_t)h * E;
+            for (int e = 0; e < E; e++)
+                o[e] = 0;
+            for (int s = 0; s < n; s++) {
+                const float *restrict vs = vb + (size_t)s * KD;
+                float ps = p[s];
+                for (int e = 0; e < E; e++)
+                    o[e] += ps * vs[e];
+            }
+        }
+    }
+}
+
+TRAIN__HOT static void attn_bwd_task(const attn_ctx_t *c, int b, int g, float *scr)
+{
+    int T = c->T, H = c->H, G = c->G, E = c->E, D = H * E, KD = G * E, hpg = H / G;
+    float scale = 1.0f / sqrtf((float)E);
+    float *restrict vT = scr, *restrict dp = scr + (size_t)2 * E * T;
+    const float *kb = c->k + (size_t)b * T * KD + (size_t)g * E;
+    const float *vb = c->v + (size_t)b * T * KD + (size_t)g * E;
+    float *dkb = c->dk + (size_t)b * T * KD + (size_t)g * E;
+    float *dvb = c->dv + (size_t)b * T * KD + (size_t)g * E;
+    for (int s = 0; s < T; s++) {
+        for (int e = 0; e < E; e++) {
+            vT[(size_t)e * T + s] = vb[(size_t)s * KD + e];
+            dkb[(size_t)s * KD + e] = 0;
+            dvb[(size_t)s * KD + e] = 0;
+        }
+    }
+    for (int hh = 0; hh < hpg; hh++) {
+        int h = g * hpg + hh;
+        for (int t = 0; t < T; t++) {
+            const float *restrict p = c->att + (((size_t)b * H + h) * T + t) * T;
+            const float *restrict dot = c->dout + ((size_t)b * T + t) * D + (size_t)h * E;
+            const float *restrict qt = c->q + ((size_t)b * T + t) * D + (size_t)h * E;
+            float *restrict dqt = c->dq + ((size_t)b * T + t) * D + (size_t)h * E;
+            int n = t + 1;
+            /* dp[s] = dout_t . v_s */
+            for (int s = 0; s < n; s++)
+                dp[s] = 0;
+            for (int e = 0; e < E; e++) {
+                float de = dot[e];
+                const float *restrict vr = vT + (size_t)e * T;
+                for (int s = 0; s < n; s++)
+                    dp[s] += de * vr[s];
+            }
+            float sum = 0;
+            for (int s = 0; s < n; s++)
+                sum += p[s] * dp[s];
+            /* ds = p (dp - sum), pre-scaled for dq and dk */
+            for (int s = 0; s < n; s++)
+                dp[s] = p[s] * (dp[s] - sum) * scale;
+            for (int e = 0; e < E; e++)
+                dqt[e] = 0;
+            for (int s = 0; s < n; s++) {
+                const float *restrict ks = kb + (size_t)s * KD;
+                float *restrict dks = dkb + (size_t)s * KD;
+                float *restrict dvs = dvb + (size_t)s * KD;
+                float ds = dp[s], ps = p[s];
+                for (int e = 0; e < E; e++) {
+                    dqt[e] += ds * ks[e];
+                    dks[e] += ds * qt[e];
+                    dvs[e] += ps * dot[e];
+                }
+            }
+        }
+    }
+}
+
+static void attn_run(void *vc, int ti, int nt)
+{
+    const attn_ctx_t *c = vc;
+    int ntask = c->B * c->G;
+    float *scr = c->scratch + (size_t)ti * train__attn_scratch(c->T, c->E);
+    for (int j = ti; j < ntask; j += nt) {
+        if (c->backward)
+            attn_bwd_task(c, j / c->G, j % c->G, scr);
+        else
+            attn_fwd_task(c, j / c->G, j % c->G, scr);
+    }
+}
+
+static void attn_dispatch(nn_pool_t *pool, attn_ctx_t *c)
+{
+    if (!pool || nn_pool_threads(pool) <= 1)
+        attn_run(c, 0, 1);
+    else
+        nn_pool_run(pool, attn_run, c);
+}
+
+void train__attn_fwd(nn_pool_t *pool, const float *q, const float *k, const float *v, int B, int T,
+                     int H, int G, int E, float *att, float *out, float *scratch)
+{
+    attn_ctx_t c = {.q = q, .k = k, .v = v, .att_out = att, .out = out, .scratch = scratch,
+                    .B = B, .T = T, .H = H, .G = G, .E = E, .backward = false};
+    attn_dispatch(pool, &c);
+}
+
+void train__attn_bwd(nn_pool_t *pool, const float *q, const float *k, const float *v,
+                     const float *att, const float *dout, int B, int T, int H, int G, int E,
+                     float *dq, float *dk, float *dv, float *scratch)
+{
+    attn_ctx_t c = {.q = q, .k = k, .v = v, .att = att, .dout = dout, .dq = dq, .dk = dk, .dv = dv,
+                    .scratch = scratch, .B = B, .T = T, .H = H, .G = G, .E = E, .backward = true};
+    attn_dispatch(pool, &c);
+}
+
+/* ==== SwiGLU ==== */
+
+typedef struct {
+    const float *g, *u, *dh;
+    float *h, *dg, *du;
+} swiglu_ctx_t;
+
+TRAIN__HOT static void swiglu_fwd_range(void *vc, size_t i0, size_t i1)
+{
+    const swiglu_ctx_t *c = vc;
+    for (size_t i = i0; i < i1; i++) {
+        float g = c->g[i];
+        c->h[i] = g / (1.0f + expf(-g)) * c->u[i];
+    }
+}
+
+TRAIN__HOT static void swiglu_bwd_range(void *vc, size_t i0, size_t i1)
+{
+    const swiglu_ctx_t *c = vc;
+    for (size_t i = i0; i < i1; i++) {
+        float g = c->g[i], sg = 1.0f / (1.0f + expf(-g)), dh = c->dh[i];
+        c->dg[i] = dh * c->u[i] * sg * (1.0f + g * (1.0f - sg));
+        c->du[i] = dh * g * sg;
+    }
+}
+
+void train__swiglu_fwd(nn_pool_t *pool, const float *g, const float *u, size_t n, float *h)
+{
+    swiglu_ctx_t c = {.g = g, .u = u, .h = h};
+    train__parallel(pool, n, swiglu_fwd_range, &c);
+}
+
+void train__swiglu_bwd(nn_pool_t *pool, const float *g, const float *u, const float *dh, size_t n,
+                       float *dg, float *du)
+{
+    swiglu_ctx_t c = {.g = g, .u = u, .dh = dh, .dg = dg, .du = du};
+    train__parallel(pool, n, swiglu_bwd_range, &c);
+}
+
+/* ==== cross-entropy ==== */
+
+typedef struct {
+    float *logits, *losses;
+    const int32_t *targets;
+    int V;
+    float scale;
+} xent_ctx_t;
+
+TRAIN__HOT static void xent_rows(void *vc, size_t i0, size_t i1)
+{
+    const xent_ctx_t *c = vc;
+    int V = c->V;
+    for (size_t i = i0; i < i1; i++) {
+        float *restrict l = c->logits + i * V;
+        float mx = l[0];
+        for (int j = 1; j < V; j++)
+            mx = l[j] > mx ? l[j] : mx;
+        double sum = 0;
+        for (int j = 0; j < V; j++) {
+            l[j] = expf(l[j] - mx);
+            sum += l[j];
+        }
+        int t = c->targets[i];
+        c->losses[i] = (float)(log(sum) - log((double)l[t]));
+        float k = (float)(c->scale / sum);
+        for (int j = 0; j < V; j++)
+            l[j] *= k;
+        l[t] -= c->scale;
+    }
+}
+
+double train__xent(nn_pool_t *pool, float *logits, const int32_t *targets, int N, int V,
+                   float scale, float *losses)
+{
+    xent_ctx_t c = {logits, losses, targets, V, scale};
+    train__parallel(pool, (size_t)N, xent_rows, &c);
+    double s = 0;
+    for (int i = 0; i < N; i++)
+        s += losses[i];
+    return s / N;
+}
+
+/* ==== AdamW, norms ==== */
+
+typedef struct {
+    float *p, *m, *v, *x;
+    const float *g;
+    float lr, b1, b2, eps, wd, c1, c2, s;
+    double *partial;
+    size_t chunk;
+} adam_ctx_t;
+
+TRAIN__HOT static void adam_range(void *vc, size_t i0, size_t i1)
+{
+    const adam_ctx_t *c = vc;
+    float *restrict p = c->p, *restrict m = c->m, *restrict v = c->v;
+    const float *restrict g = c->g;
+    for (size_t i = i0; i < i1; i++) {
+        float gi = g[i];
+        m[i] = c->b1 * m[i] + (1.0f - c->b1) * gi;
+        v[i] = c->b2 * v[i] + (1.0f - c->b2) * gi * gi;
+        float mh = m[i] * c->c1, vh = v[i] * c->c2;
+        p[i] -= c->lr * (mh / (sqrtf(vh) + c->eps) + c->wd * p[i]);
+    }
+}
+
+void train__adamw(nn_pool_t *pool, float *p, const float *g, float *m, float *v, size_t n,
+                  float lr, float beta1, float beta2, float eps, float wd, int step)
+{
+    adam_ctx_t c = {.p = p, .m = m, .v = v, .g = g, .lr = lr, .b1 = beta1, .b2 = beta2,
+                    .eps = eps, .wd = wd};
+    c.c1 = (float)(1.0 / (1.0 - pow(beta1, step)));
+    c.c2 = (float)(1.0 / (1.0 - pow(beta2, step)));
+    train__parallel(pool, n, adam_range, &c);
+}
+
+/* Fixed chunks (independent of the thread count), summed in chunk order. */
+enum { SUMSQ_CHUNK = 1 << 14 };
+
+TRAIN__HOT static void sumsq_range(void *vc, size_t k0, size_t k1)
+{
+    const adam_ctx_t *c = vc;
+    for (size_t k = k0; k < k1; k++) {
+        size_t i0 = k * c->chunk, i1 = i0 + c->chunk;
+        double s = 0;
+        const float *restrict x = c->g;
+        for (size_t i = i0; i < i1; i++)
+            s += (double)x[i] * x[i];
+        c->partial[k] = s;
+    }
+}
+
+double train__sumsq(nn_pool_t *pool, const float *x, size_t n)
+{
+    double partial[256];
+    size_t chunk = SUMSQ_CHUNK;
+    while ((n + chunk - 1) / chunk > 256)
+        chunk *= 2;
+    size_t nk = n / chunk;
+    adam_ctx_t c = {.g = x, .partial = partial, .chunk = chunk};
+    train__parallel(pool, nk, sumsq_range, &c);
+    double s = 0;
+    for (size_t k = 0; k < nk; k++)
+        s += partial[k];
+    for (size_t i = nk * chunk; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+TRAIN__HOT static void scale_range(void *vc, size_t i0, size_t i1)
+{
+    const adam_ctx_t *c = vc;
+    float *restrict x = c->x;
+    for (size_t i = i0; i < i1; i++)
+        x[i] *= c->s;
+}
+
+void train__scale(nn_pool_t *pool, float *x, size_t n, float s)
+{
+    adam_ctx_t c = {.x = x, .s = s};
+    train__parallel(pool, n, scale_range, &c);
+}
