@@ -51,6 +51,21 @@ static const opt_t options[] = {
     O(event_retention_days, OPT_INT, "30", "events older than this many days are pruned (0: never)"),
     O(event_retention_max, OPT_INT, "100000",
       "per account, only the newest this many events are kept (0: all)"),
+    O(textgen, OPT_STR, "",
+      "URL of an OpenAI-compatible text generation service (persona-textgen); unset: answers "
+      "quote the corpus"),
+    O(textgen_api_key, OPT_STR, "", "API key of the text generation service"),
+    O(textgen_model, OPT_STR, "",
+      "model that answers for accounts without a trained one (unset: quotes until trained)"),
+    O(textgen_base_model, OPT_STR, "scratch-tiny",
+      "what training starts from: a model id, or scratch-tiny|small|base|large"),
+    O(textgen_train_steps, OPT_INT, "300", "training steps when `persona train` does not say"),
+    O(textgen_fallback_s, OPT_INT, "60",
+      "a question unanswered this long because the service is down is answered by quoting"),
+    O(textgen_timeout_s, OPT_INT, "120", "longest single request to the text generation service"),
+    O(textgen_retry_min_ms, OPT_INT, "1000", "first retry delay while the service is down"),
+    O(textgen_retry_max_ms, OPT_INT, "30000", "longest retry delay (the delay doubles up to it)"),
+    O(textgen_max_tokens, OPT_INT, "256", "longest generated answer, in tokens"),
 };
 #undef O
 #define NOPTS (sizeof options / sizeof options[0])
@@ -223,6 +238,19 @@ static int validate(const config_t *cfg, FILE *err)
     enum core_log_level lvl;
     if (core_log_parse_level(cfg->log_level, &lvl) < 0) {
         fprintf(err, "personad: log_level must be debug, info, warn or error\n");
+        return -EINVAL;
+    }
+    if (*cfg->textgen && strncmp(cfg->textgen, "http://", 7) != 0 &&
+        strncmp(cfg->textgen, "https://", 8) != 0) {
+        fprintf(err, "personad: textgen must be an http:// or https:// URL, not '%s'\n",
+                cfg->textgen);
+        return -EINVAL;
+    }
+    if (cfg->textgen_train_steps < 1 || cfg->textgen_timeout_s < 1 ||
+        cfg->textgen_retry_min_ms < 1 || cfg->textgen_retry_max_ms < cfg->textgen_retry_min_ms ||
+        cfg->textgen_max_tokens < 1) {
+        fprintf(err, "personad: textgen_train_steps, textgen_timeout_s, textgen_retry_min_ms and "
+                     "textgen_max_tokens >= 1, textgen_retry_max_ms >= textgen_retry_min_ms\n");
         return -EINVAL;
     }
     if (cfg->job_max_attempts < 1 || cfg->thumbnail_size < 16 || cfg->upload_queue_kib < 64 ||

@@ -35,6 +35,16 @@ typedef struct config {
     int ws_ping_idle_s;         /* a WebSocket silent this long gets a ping; dropped at 2x + 10 s */
     int event_retention_days;   /* events older than this are pruned (0: never) */
     int event_retention_max;    /* per account, only the newest this many are kept (0: all) */
+    char *textgen;              /* URL of an OpenAI-compatible service; "" = extractive answers */
+    char *textgen_api_key;      /* sent as Authorization: Bearer; "" for none */
+    char *textgen_model;        /* answers with this until an account has trained; "" = extractive */
+    char *textgen_base_model;   /* what `persona train` starts from */
+    int textgen_train_steps;    /* training steps when the request does not say */
+    int textgen_fallback_s;     /* unanswered this long (service down): answered extractively */
+    int textgen_timeout_s;      /* one request to the service */
+    int textgen_retry_min_ms;   /* backoff while the service is down: doubles from min ... */
+    int textgen_retry_max_ms;   /* ... to max */
+    int textgen_max_tokens;     /* longest generated answer */
     char *config_file;          /* the file that was read, if any */
 } config_t;
 

@@ -1,6 +1,8 @@
-/* jobs/jobs.c: the worker threads. Each loops: claim a job, run it, repeat; when the queue is
- * empty it sleeps on a condition variable until jobs_wake or a 2 s tick (the tick also picks up
- * jobs queued by another process sharing the database). */
+/* jobs/jobs.c: the worker threads. Each loops: claim a job, run it, repeat; when nothing is
+ * claimable it sleeps on a condition variable until jobs_wake, the time the earliest deferred job
+ * becomes claimable (store_job_next_run), or a 2 s tick, whichever comes first. A job that waits
+ * on something outside (the text generation service) defers itself instead of sleeping, so a
+ * worker never sits idle while other jobs queue. */
 #include "jobs/jobs.h"
 
 #include "core/core.h"
@@ -38,6 +40,8 @@ static int run_job(jobs_t *j, const store_job_t *job)
 {
     if (strcmp(job->kind, "question.answer") == 0)
         return jobs_run_question_answer(j->st, job, &j->cfg);
+    if (strcmp(job->kind, "model.train") == 0)
+        return jobs_run_model_train(j->st, job, &j->cfg);
     if (strcmp(job->kind, "media.process") == 0) {
         int rc = jobs_run_media_process(j->st, job, j->cfg.thumbnail_size);
         /* Tell the account's clients; the item's status is the truth if this is lost. */
@@ -84,11 +88,20 @@ static void *worker(void *arg)
         if (rc != -ENOENT)
             core_log(CORE_LOG_ERROR, "job.claim", "error=%s", core_strerror(rc));
 
+        /* Sleep until the earliest deferred job is due, at most 2 s. */
+        int64_t wait_ms = 2000, next_run = 0;
+        if (rc == -ENOENT && store_job_next_run(j->st, &next_run) == 0 && next_run > 0) {
+            int64_t until_due = next_run - core_now_ms();
+            if (until_due < wait_ms)
+                wait_ms = until_due < 1 ? 1 : until_due;
+        }
         pthread_mutex_lock(&j->mu);
         if (!j->stopping && j->pending_wakes == 0) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 2;
+            int64_t ns = until.tv_nsec + (wait_ms % 1000) * 1000000;
+            until.tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000);
+            until.tv_nsec = (long)(ns % 1000000000);
             pthread_cond_timedwait(&j->cv, &j->mu, &until);
         }
         if (j->pending_wakes > 0)
@@ -102,6 +115,18 @@ jobs_t *jobs_start(store_t *st, const jobs_config_t *cfg)
     jobs_t *j = xcalloc(1, sizeof *j);
     j->st = st;
     j->cfg = *cfg;
+    j->cfg.textgen = NULL;
+    if (cfg->textgen_url && *cfg->textgen_url) {
+        oai_config_t oc = {.base_url = cfg->textgen_url, .api_key = cfg->textgen_api_key,
+                           .timeout_s = cfg->textgen_timeout_s};
+        int rc = oai_client_new(&oc, &j->cfg.textgen);
+        if (rc < 0) {
+            core_log(CORE_LOG_ERROR, "jobs.textgen", "url=%s error=\"%s\"", cfg->textgen_url,
+                     oai_strerror(rc));
+            free(j);
+            return NULL;
+        }
+    }
     if (j->cfg.workers < 1)
         j->cfg.workers = 1;
     pthread_mutex_init(&j->mu, NULL);
@@ -142,6 +167,7 @@ void jobs_stop(jobs_t **pj)
         pthread_join(j->threads[i], NULL);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
+    oai_client_free(&j->cfg.textgen);
     free(j->threads);
     free(j);
     *pj = NULL;

@@ -9,6 +9,7 @@
 #ifndef PERSONA_JOBS_H
 #define PERSONA_JOBS_H
 
+#include "oai/oai.h"
 #include "store/store.h"
 
 typedef struct jobs jobs_t;
@@ -23,7 +24,32 @@ typedef struct jobs_config {
     int thumbnail_size; /* longer side, pixels */
     jobs_event_fn on_event; /* may be NULL */
     void *event_ud;
+
+    /* Text generation (docs/config.md). textgen_url NULL or "": extractive answers only, and
+     * model.train jobs fail. Strings are borrowed until jobs_stop. */
+    const char *textgen_url;
+    const char *textgen_api_key;
+    const char *textgen_model;      /* answers with this until the account has a trained model;
+                                       NULL or "": extractive until trained */
+    const char *textgen_base_model; /* what model.train starts from ("scratch-tiny") */
+    int textgen_train_steps;        /* model.train's default steps */
+    int textgen_timeout_s;          /* one request to the service */
+    int textgen_fallback_s;         /* unanswered this long after asking because the service is
+                                       down: answered extractively with a note */
+    int textgen_retry_min_ms;       /* backoff of a deferred job: doubles from min to max */
+    int textgen_retry_max_ms;
+    int textgen_max_tokens;         /* the longest generated answer, tokens */
+    /* Made by jobs_start from textgen_url (NULL without one); jobs_run_* read it. A test that
+     * calls jobs_run_* directly makes it with oai_client_new. */
+    oai_client_t *textgen;
 } jobs_config_t;
+
+/* The note that ends an extractive answer given because the text generation service was down
+ * past textgen_fallback_s, and the one for a service that refused to answer (4xx). */
+#define JOBS_NOTE_UNAVAILABLE \
+    "(The text generation service was unavailable; this answer quotes your own words.)"
+#define JOBS_NOTE_REFUSED \
+    "(The text generation service could not answer; this answer quotes your own words.)"
 
 /* Starts the workers over st (borrowed; must outlive the jobs). Returns NULL on failure. */
 jobs_t *jobs_start(store_t *st, const jobs_config_t *cfg);
@@ -39,8 +65,22 @@ int jobs_run_media_process(store_t *st, const store_job_t *job, int thumbnail_si
 
 /* Runs one claimed question.answer job: retrieves the passages, composes the answer, emits
  * answer.delta events as text becomes available and answer.done (or answer.failed) with the
- * question's end, in one transaction. Exposed for tests. */
+ * question's end, in one transaction. With a text generation service and a model, the answer is
+ * generated from the passages and streamed; while the service is down the job is deferred
+ * (store_job_defer, backoff) until textgen_fallback_s after the question, then answered
+ * extractively with JOBS_NOTE_UNAVAILABLE. Exposed for tests. */
 int jobs_run_question_answer(store_t *st, const store_job_t *job, const jobs_config_t *cfg);
+
+/* Runs one step of a claimed model.train job (see src/jobs/model_train.c): exports the
+ * account's corpus, uploads it, starts a fine-tuning job, or polls it; defers itself while the
+ * training runs, and ends with model.ready or model.failed. Exposed for tests. */
+int jobs_run_model_train(store_t *st, const store_job_t *job, const jobs_config_t *cfg);
+
+/* The account's corpus as JSONL training data (the format is in docs/api.md): one chat example
+ * per passage. *out is malloc'd (*len bytes); *examples gets the number of lines. At most
+ * JOBS_TRAIN_MAX_BYTES: the passages after that are left out. */
+#define JOBS_TRAIN_MAX_BYTES (8u << 20)
+int jobs_export_corpus(store_t *st, int64_t account_id, char **out, size_t *len, int *examples);
 
 /* Appends an event and hands it to cfg->on_event. Returns 0 or a negative code. */
 int jobs_emit(store_t *st, const jobs_config_t *cfg, int64_t account_id, const char *type,

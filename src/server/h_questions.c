@@ -28,6 +28,7 @@ static json_t *question_json(const store_question_t *q)
         return json_object();
     json_object_set_new(o, "passages", raw_or_null(q->passages_json));
     json_object_set_new(o, "timings", raw_or_null(q->timings_json));
+    json_object_set_new(o, "model", q->model ? json_string(q->model) : json_null());
     return o;
 }
 

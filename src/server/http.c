@@ -814,6 +814,16 @@ int server_new(const config_t *cfg, server_t **out)
         .thumbnail_size = cfg->thumbnail_size,
         .on_event = on_job_event,
         .event_ud = s,
+        .textgen_url = cfg->textgen,
+        .textgen_api_key = cfg->textgen_api_key,
+        .textgen_model = cfg->textgen_model,
+        .textgen_base_model = cfg->textgen_base_model,
+        .textgen_train_steps = cfg->textgen_train_steps,
+        .textgen_timeout_s = cfg->textgen_timeout_s,
+        .textgen_fallback_s = cfg->textgen_fallback_s,
+        .textgen_retry_min_ms = cfg->textgen_retry_min_ms,
+        .textgen_retry_max_ms = cfg->textgen_retry_max_ms,
+        .textgen_max_tokens = cfg->textgen_max_tokens,
     };
     s->jobs = jobs_start(s->st, &jc);
     if (!s->jobs) {
@@ -826,8 +836,8 @@ int server_new(const config_t *cfg, server_t **out)
            s->port);
     fflush(stdout);
     core_log(CORE_LOG_INFO, "http.listen", "host=%s port=%d tls=%s data_dir=%s workers=%d "
-             "request_threads=%d", cfg->host, s->port, *cfg->tls_cert ? "on" : "off",
-             cfg->data_dir, jc.workers, nreq);
+             "request_threads=%d textgen=%s", cfg->host, s->port, *cfg->tls_cert ? "on" : "off",
+             cfg->data_dir, jc.workers, nreq, *cfg->textgen ? cfg->textgen : "off");
     *out = s;
     return 0;
 fail:

@@ -24,6 +24,8 @@ static const srv_route_t routes[] = {
     {"GET", "/v1/questions", srv_h_question_list, SRV_AUTH},
     {"GET", "/v1/questions/{id}", srv_h_question_get, SRV_AUTH},
     {"GET", "/v1/events", srv_h_events, SRV_AUTH},
+    {"POST", "/v1/persona/train", srv_h_model_train, SRV_AUTH | SRV_JSON_BODY},
+    {"GET", "/v1/persona/model", srv_h_model_get, SRV_AUTH},
     {"GET", "/v1/ws", srv_h_ws_plain, SRV_ON_LOOP},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
