@@ -116,6 +116,10 @@ int llm_gen_new(const llm_model_t *m, const char *prompt, size_t len, const llm_
     core_buf_init(&g->raw);
     core_buf_init(&g->pend);
     core_buf_init(&g->out);
+    /* Allocated now, so text handed out is never NULL and no step allocates for small text. */
+    core_buf_append(&g->raw, "", 0);
+    core_buf_append(&g->pend, "", 0);
+    core_buf_append(&g->out, "", 0);
     for (size_t i = 0; i < p->n_stop; i++) {
         size_t sl = p->stop[i] ? strlen(p->stop[i]) : 0;
         if (sl > g->max_stop)

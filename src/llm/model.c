@@ -38,8 +38,8 @@ int llm_config_check(const llm_config_t *c, char *err, size_t errlen)
         return -1;
     }
     if (c->dim % c->n_heads != 0 || c->n_heads % c->n_kv_heads != 0) {
-        snprintf(err, errlen, "dim %d, heads %d, kv heads %d: heads must divide dim and kv heads heads",
-                 c->dim, c->n_heads, c->n_kv_heads);
+        snprintf(err, errlen, "heads (%d) must divide dim (%d), and kv heads (%d) must divide heads",
+                 c->n_heads, c->dim, c->n_kv_heads);
         return -1;
     }
     if ((c->dim / c->n_heads) % 2 != 0) {
