@@ -15,7 +15,7 @@
 #pragma GCC optimize("O3")
 #endif
 #if defined(__x86_64__) && !defined(__clang__)
-#define TRAIN__HOT __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define TRAIN__HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TRAIN__HOT
 #endif
@@ -262,6 +262,7 @@ TRAIN__HOT static void attn_fwd_task(const attn_ctx_t *c, int b, int g, float *s
             for (int s = 0; s < n; s++) {
                 const float *restrict vs = vb + (size_t)s * KD;
                 float ps = p[s];
+#pragma GCC ivdep
                 for (int e = 0; e < E; e++)
                     o[e] += ps * vs[e];
             }
@@ -315,11 +316,16 @@ TRAIN__HOT static void attn_bwd_task(const attn_ctx_t *c, int b, int g, float *s
                 float *restrict dks = dkb + (size_t)s * KD;
                 float *restrict dvs = dvb + (size_t)s * KD;
                 float ds = dp[s], ps = p[s];
-                for (int e = 0; e < E; e++) {
+                /* three separate streams: the rows never overlap (different tensors) */
+#pragma GCC ivdep
+                for (int e = 0; e < E; e++)
                     dqt[e] += ds * ks[e];
+#pragma GCC ivdep
+                for (int e = 0; e < E; e++)
                     dks[e] += ds * qt[e];
+#pragma GCC ivdep
+                for (int e = 0; e < E; e++)
                     dvs[e] += ps * dot[e];
-                }
             }
         }
     }

@@ -30,12 +30,13 @@ typedef struct {
 } preset_t;
 
 static const preset_t PRESETS[] = {
+    {"micro", 64, 2, 2, 192, 128}, /* tests and quick experiments */
     {"tiny", 128, 4, 4, 384, 256},
     {"small", 256, 6, 8, 768, 256},
     {"base", 384, 8, 6, 1024, 512},
     {"large", 640, 10, 10, 1728, 512},
 };
-static const char *const PRESET_NAMES[] = {"tiny", "small", "base", "large", NULL};
+static const char *const PRESET_NAMES[] = {"micro", "tiny", "small", "base", "large", NULL};
 
 int train_preset(const char *name, int n_vocab, llm_config_t *out)
 {
@@ -112,7 +113,7 @@ static int check_params(const train_params_t *p, char *err, size_t errlen)
     if (p->preset) {
         llm_config_t c;
         if (train_preset(p->preset, 1024, &c) != 0)
-            return snprintf(err, errlen, "unknown preset \"%s\" (tiny, small, base, large)",
+            return snprintf(err, errlen, "unknown preset \"%s\" (micro, tiny, small, base, large)",
                             p->preset),
                    -1;
         if (p->vocab_size < 259 || p->vocab_size > 65536)

@@ -27,6 +27,7 @@
 #include "llm/llm.h"
 
 /* Presets for training from scratch (vocab excluded from the name's size):
+ *   "micro" ~0.1M dim 64, 2 layers, 2 heads, ffn 192, ctx 128 (tests, quick experiments)
  *   "tiny"  ~1M  dim 128, 4 layers, 4 heads, ffn 384, ctx 256
  *   "small" ~6M  dim 256, 6 layers, 8 heads, ffn 768, ctx 256
  *   "base"  ~15M dim 384, 8 layers, 6 heads, ffn 1024, ctx 512
