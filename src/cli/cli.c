@@ -25,6 +25,8 @@ static const char usage_text[] =
     "  devices  add, list or revoke devices\n"
     "  ask      ask the persona a question; the answer prints as it streams in\n"
     "  watch    print the account's events live\n"
+    "  train    train the persona's text generation model on the account's words\n"
+    "  model    show the account's text generation model and its training\n"
     "  help     show the help of a command\n"
     "\n"
     "Global options (before the command):\n"
@@ -44,6 +46,7 @@ static const struct {
     {"signup", cli__cmd_signup}, {"login", cli__cmd_login},   {"logout", cli__cmd_logout},
     {"whoami", cli__cmd_whoami}, {"upload", cli__cmd_upload}, {"media", cli__cmd_media},
     {"devices", cli__cmd_devices}, {"ask", cli__cmd_ask},         {"watch", cli__cmd_watch},
+    {"train", cli__cmd_train},   {"model", cli__cmd_model},
 };
 
 int cli__ctx_save_config(cli__ctx_t *ctx) {

@@ -250,5 +250,7 @@ int cli__cmd_media(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_devices(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_ask(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_watch(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_train(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_model(cli__ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -193,6 +193,10 @@ static int load_env(config_t *cfg, FILE *err)
         for (const char *k = options[i].key; *k && n < sizeof name - 1; k++)
             name[n++] = (char)toupper((unsigned char)*k);
         name[n] = '\0';
+        /* PERSONA_TEXTGEN names the persona-textgen program (tests, scripts): the service's
+         * URL comes from PERSONA_TEXTGEN_URL instead. */
+        if (strcmp(options[i].key, "textgen") == 0)
+            snprintf(name, sizeof name, "PERSONA_TEXTGEN_URL");
         const char *v = getenv(name);
         if (v && opt_set(cfg, &options[i], v, name, err) < 0)
             return -EINVAL;

@@ -101,9 +101,12 @@ static char *system_prompt(const store_passage_t *list, size_t n, int budget)
 {
     core_buf_t b;
     core_buf_init(&b);
-    core_buf_puts(&b, "You are the person whose own words are quoted below. Answer the question "
-                      "as yourself, in the first person, in a few sentences, using only what "
-                      "these passages say. If they do not cover it, say so.");
+    /* The smallest prompt (for a model with a short context) keeps only the role. */
+    core_buf_puts(&b, budget == 0 ? "Answer as yourself, in the first person."
+                                  : "You are the person whose own words are quoted below. "
+                                    "Answer the question as yourself, in the first person, in a "
+                                    "few sentences, using only what these passages say. If they "
+                                    "do not cover it, say so.");
     size_t used = 0;
     for (size_t i = 0; i < n && budget > 0; i++) {
         core_buf_t one;
@@ -128,12 +131,12 @@ static char *system_prompt(const store_passage_t *list, size_t n, int budget)
     return core_buf_steal(&b);
 }
 
-/* The question, cut at PROMPT_QUESTION_MAX bytes on a UTF-8 boundary. */
-static char *prompt_question(const char *text)
+/* The question, cut at max bytes on a UTF-8 boundary. */
+static char *prompt_question(const char *text, size_t max)
 {
     size_t n = strlen(text);
-    if (n > PROMPT_QUESTION_MAX) {
-        n = PROMPT_QUESTION_MAX;
+    if (n > max) {
+        n = max;
         while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
             n--;
     }
@@ -188,9 +191,11 @@ static int generate(store_t *st, const jobs_config_t *cfg, const store_question_
                     const char *model, const store_passage_t *list, size_t n, char **answer_out,
                     stream_t *s, oai_error_t *err)
 {
-    char *question = prompt_question(q->text);
     int rc = OAI_EREJECTED;
     for (size_t b = 0; b < sizeof prompt_budgets / sizeof prompt_budgets[0]; b++) {
+        /* the smallest prompt cuts a long question too */
+        char *question = prompt_question(q->text, prompt_budgets[b] ? PROMPT_QUESTION_MAX
+                                                                    : PROMPT_QUESTION_MAX / 8);
         char *system = system_prompt(list, n, prompt_budgets[b]);
         oai_message_t msgs[] = {{"system", system}, {"user", question}};
         oai_chat_params_t params = {.max_tokens = cfg->textgen_max_tokens, .temperature = -1,
@@ -199,6 +204,7 @@ static int generate(store_t *st, const jobs_config_t *cfg, const store_question_
         core_buf_reset(&s->pending);
         rc = oai_chat_stream(cfg->textgen, model, msgs, 2, &params, on_piece, s, &res);
         free(system);
+        free(question);
         if (rc == 0) {
             if (emit_pending(s) < 0) {
                 rc = CORE_ESQL;
@@ -213,7 +219,6 @@ static int generate(store_t *st, const jobs_config_t *cfg, const store_question_
         if (!too_long || s->emitted > 0)
             break;
     }
-    free(question);
     (void)st;
     return rc;
 }
