@@ -20,6 +20,10 @@
 #include <sys/stat.h>
 
 #define TG_CHUNK (64 * 1024)
+/* Lingering close after an early answer: how much of a refused body is read and dropped, and for
+ * how long, before the connection is closed anyway. */
+#define TG_LINGER_MAX_BYTES (64u << 20)
+#define TG_LINGER_SECS 2
 
 typedef struct tg_pss {
     tg_req_t *req;
@@ -325,6 +329,10 @@ static void dispatch(tg_req_t *r)
     if (r->dispatched)
         return;
     r->dispatched = true;
+    /* lws would time the connection out while a long answer is being generated; a client that
+     * goes away is seen by the socket closing instead. */
+    if (r->wsi)
+        lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
     tg__req_ref(r);
     if (core_pool_submit(r->srv->pool, run_request, r) < 0) {
         tg__req_unref(r);
@@ -444,39 +452,59 @@ static int on_http(tg_server_t *s, struct lws *wsi, tg_pss_t *pss, const char *u
         tg__reply(r, 200, "application/json", xstrdup("{\"status\":\"ok\"}\n"), 16);
         return 0;
     }
+    char expect[32];
+    if (r->content_length > 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+        lws_hdr_copy(wsi, expect, sizeof expect, WSI_TOKEN_HTTP_EXPECT) > 0 &&
+        !strcasecmp(expect, "100-continue")) {
+        /* lws 4.1 never sends it, and curl waits a second for it before a large body. Nothing
+         * has been written on this request yet, so this tiny write completes. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        unsigned char buf[LWS_PRE + sizeof cont];
+        memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+        lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP_HEADERS);
+    }
     if (r->content_length == 0)
         dispatch(r);
     return 0;
 }
 
-static void on_body(tg_req_t *r, const void *in, size_t len)
+/* Returns -1 to close the connection. */
+static int on_body(tg_req_t *r, const void *in, size_t len)
 {
     r->bytes_in += len;
+    if (r->lingering && r->bytes_in > TG_LINGER_MAX_BYTES)
+        return -1;
     if (r->dispatched)
-        return; /* answered early: the rest is dropped */
+        return 0; /* answered early: the rest is dropped */
     if (r->body.len + len > r->content_length || r->body.len + len > r->srv->cfg.max_body_bytes) {
         r->body_too_large = true;
-        return;
+        return 0;
     }
     core_buf_append(&r->body, in, len);
+    return 0;
 }
 
-static void on_body_done(tg_req_t *r)
+/* Returns -1 to close the connection. */
+static int on_body_done(tg_req_t *r)
 {
+    if (r->lingering)
+        return -1;
     if (r->dispatched)
-        return;
+        return 0;
     if (r->body_too_large) {
         r->close_after = true;
         early_error(r, 413, "request_too_large", "The body is larger than its Content-Length.");
-        return;
+        return 0;
     }
     dispatch(r);
+    return 0;
 }
 
 static void log_request(tg_req_t *r, int status)
 {
-    if (!r->srv->cfg.log_requests)
+    if (r->logged || !r->srv->cfg.log_requests)
         return;
+    r->logged = true;
     char path[300];
     double ms = (double)(core_mono_ns() - r->t0_ns) / 1e6;
     core_log(CORE_LOG_INFO, "http.request",
@@ -575,11 +603,21 @@ static int on_writeable(struct lws *wsi, tg_pss_t *pss)
     tg_req_t *r = pss->req;
     if (!r)
         return 0;
+    if (r->lingering)
+        return 0;
     int rc = write_pending(wsi, r);
     if (rc <= 0)
         return rc;
     log_request(r, r->status);
     bool close = r->close_after;
+    if (close && r->has_length && r->bytes_in < r->content_length) {
+        /* Lingering close, as nginx does: the client may still be sending the body it was
+         * refused, and closing with unread data makes the kernel reset the connection, which
+         * can lose our answer before the client reads it. Read and drop the rest a while. */
+        r->lingering = true;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, TG_LINGER_SECS);
+        return 0;
+    }
     pss->req = NULL;
     r->wsi = NULL;
     tg__req_unref(r);
@@ -665,13 +703,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             return -1;
         return on_http(s, wsi, pss, in);
     case LWS_CALLBACK_HTTP_BODY:
-        if (pss->req)
-            on_body(pss->req, in, len);
-        return 0;
+        return pss->req ? on_body(pss->req, in, len) : 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (pss->req)
-            on_body_done(pss->req);
-        return 0;
+        return pss->req ? on_body_done(pss->req) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -70,6 +70,8 @@ struct tg_req {
     /* loop-only sending state */
     bool headers_sent;
     bool close_after;
+    bool lingering;            /* answered early; reading and dropping the rest of the body */
+    bool logged;
     uint64_t bytes_in, bytes_out;
 
     /* for the request log (set by handlers before answering) */

@@ -314,7 +314,7 @@ int tg_gen_req_parse(const char *body, size_t len, bool chat, int max_messages, 
     d = s->top_p;
     if (get_number(o, "top_p", 0, 1, &d, err) < 0)
         goto out;
-    s->top_p = d == 0 ? 1.0f : (float)d;
+    s->top_p = (float)d;
     d = s->min_p;
     if (get_number(o, "min_p", 0, 1, &d, err) < 0)
         goto out;
