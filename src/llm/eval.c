@@ -30,6 +30,8 @@ struct llm_ctx {
     float *hb, *hb2;          /* [n_ub][F] */
     float *freq;              /* [S/2] rotation frequency of each pair */
     float *rcos, *rsin;       /* [n_ub][S/2] */
+    float *scores;            /* [n_scores][T] attention scores, a row per pool thread */
+    int n_scores;
 };
 
 int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
@@ -59,8 +61,10 @@ int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
     x->freq = malloc(s / 2 * sizeof(float));
     x->rcos = malloc(ub * s / 2 * sizeof(float));
     x->rsin = malloc(ub * s / 2 * sizeof(float));
+    x->n_scores = 2;
+    x->scores = malloc((size_t)x->n_scores * (size_t)n_ctx * sizeof(float));
     if (!x->k_cache || !x->v_cache || !x->x || !x->xb || !x->xb2 || !x->q || !x->hb || !x->hb2 ||
-        !x->freq || !x->rcos || !x->rsin) {
+        !x->freq || !x->rcos || !x->rsin || !x->scores) {
         llm_ctx_free(&x);
         return -1;
     }
@@ -86,6 +90,7 @@ void llm_ctx_free(llm_ctx_t **pc)
     free(c->freq);
     free(c->rcos);
     free(c->rsin);
+    free(c->scores);
     free(c);
     *pc = NULL;
 }
@@ -137,6 +142,28 @@ static void llm_rope(float *v, int n_heads, size_t s, const float *cs, const flo
     }
 }
 
+/* Hot loops of attention and SwiGLU: compiled for AVX-512, AVX2 and plain x86-64 and picked at
+ * load time, so the exp and dot loops below are vectorized on whatever CPU runs them. */
+#define LLM_HOT __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
+
+/* exp(x) for x <= 0 (softmax after subtracting the maximum, silu of -|x|), relative error
+ * < 2e-7: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n through the exponent
+ * bits. Branch-free so that loops over it vectorize. */
+static inline float llm_exp_neg(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    /* Round to nearest by adding and removing 1.5 * 2^23 (|x * log2 e| < 2^22). */
+    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693145752f - n * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666418f +
+                                     r * (0.00833336077f + r * 0.00138925458f)))));
+    int32_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    bits += (int32_t)n * (1 << 23);
+    memcpy(&p, &bits, sizeof p);
+    return p;
+}
+
 typedef struct {
     llm_ctx_t *c;
     int layer;
@@ -145,45 +172,59 @@ typedef struct {
 } llm_attn_job_t;
 
 /* Causal attention of each (row, head) pair; pairs are dealt round-robin to the threads so the
- * triangle's long and short rows mix. One pass with a running maximum (online softmax), so no
- * score buffer is needed and threads share nothing they write. */
-static void llm_attn_task(void *arg, int ti, int nt)
+ * triangle's long and short rows mix. Scores go to the thread's own row of c->scores. */
+LLM_HOT static void llm_attn_task(void *arg, int ti, int nt)
 {
     const llm_attn_job_t *j = arg;
     const llm_ctx_t *c = j->c;
     const llm_config_t *cf = &c->m->c;
-    size_t s = (size_t)(cf->dim / cf->n_heads), d = (size_t)cf->dim;
-    size_t kd = s * (size_t)cf->n_kv_heads;
-    int group = cf->n_heads / cf->n_kv_heads;
+    const size_t s = (size_t)(cf->dim / cf->n_heads), d = (size_t)cf->dim;
+    const size_t kd = s * (size_t)cf->n_kv_heads;
+    const int group = cf->n_heads / cf->n_kv_heads;
     const float *kc = c->k_cache + (size_t)j->layer * (size_t)c->n_ctx * kd;
     const float *vc = c->v_cache + (size_t)j->layer * (size_t)c->n_ctx * kd;
-    float scale = 1.0f / sqrtf((float)s);
+    const float scale = 1.0f / sqrtf((float)s);
+    float *sc = c->scores + (size_t)ti * (size_t)c->n_ctx;
     int total = j->n * cf->n_heads;
     for (int u = ti; u < total; u += nt) {
         int i = u / cf->n_heads, h = u % cf->n_heads;
-        int p = j->pos0 + i;
+        size_t np = (size_t)(j->pos0 + i) + 1;
         const float *q = c->q + (size_t)i * d + (size_t)h * s;
         float *o = c->xb2 + (size_t)i * d + (size_t)h * s;
-        size_t koff = (size_t)(h / group) * s;
-        float mx = -INFINITY, sum = 0.0f;
-        memset(o, 0, s * sizeof *o);
-        for (int t = 0; t <= p; t++) {
-            float sc = nn_dot_f32(q, kc + (size_t)t * kd + koff, s) * scale;
-            if (sc > mx) {
-                /* A new maximum: rescale what was summed against the old one. */
-                float r = expf(mx - sc);
-                sum *= r;
+        const float *kh = kc + (size_t)(h / group) * s, *vh = vc + (size_t)(h / group) * s;
+        float mx = -INFINITY;
+        for (size_t t = 0; t < np; t++) {
+            const float *k = kh + t * kd;
+            float dot = 0.0f;
+            if (s % 16 == 0) {
+                /* 16 partial sums: one vector register, as the compiler cannot reorder a sum. */
+                float acc[16] = {0};
+                for (size_t e = 0; e < s; e += 16)
+                    for (int l = 0; l < 16; l++)
+                        acc[l] += q[e + (size_t)l] * k[e + (size_t)l];
+                for (int l = 0; l < 16; l++)
+                    dot += acc[l];
+            } else {
                 for (size_t e = 0; e < s; e++)
-                    o[e] *= r;
-                mx = sc;
+                    dot += q[e] * k[e];
             }
-            float w = expf(sc - mx);
-            sum += w;
-            nn_axpy_f32(w, vc + (size_t)t * kd + koff, o, s);
+            sc[t] = dot * scale;
+            mx = sc[t] > mx ? sc[t] : mx;
         }
+        for (size_t t = 0; t < np; t++)
+            sc[t] = llm_exp_neg(sc[t] - mx);
+        float sum = 0.0f;
+        for (size_t t = 0; t < np; t++)
+            sum += sc[t];
         float inv = 1.0f / sum;
         for (size_t e = 0; e < s; e++)
-            o[e] *= inv;
+            o[e] = 0.0f;
+        for (size_t t = 0; t < np; t++) {
+            const float *v = vh + t * kd;
+            float w = sc[t] * inv;
+            for (size_t e = 0; e < s; e++)
+                o[e] += w * v[e];
+        }
     }
 }
 
@@ -193,14 +234,19 @@ typedef struct {
     size_t n;        /* elements */
 } llm_swiglu_job_t;
 
-static void llm_swiglu_task(void *arg, int ti, int nt)
+/* silu(g) * up, silu(v) = v / (1 + e^-v) computed from e^-|v| so the exp never overflows. */
+LLM_HOT static void llm_swiglu_task(void *arg, int ti, int nt)
 {
     const llm_swiglu_job_t *j = arg;
     size_t per = (j->n + (size_t)nt - 1) / (size_t)nt;
     size_t a = per * (size_t)ti, b = a + per > j->n ? j->n : a + per;
+    float *g = j->g;
+    const float *up = j->up;
     for (size_t i = a; i < b; i++) {
-        float v = j->g[i];
-        j->g[i] = v / (1.0f + expf(-v)) * j->up[i];
+        float v = g[i];
+        float e = llm_exp_neg(v < 0.0f ? v : -v);
+        float sig = v < 0.0f ? e / (1.0f + e) : 1.0f / (1.0f + e);
+        g[i] = v * sig * up[i];
     }
 }
 
@@ -241,8 +287,10 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
             llm_rope(c->q + (size_t)i * d, cf->n_heads, s, cs, sn);
             llm_rope(kc + (size_t)i * kd, cf->n_kv_heads, s, cs, sn);
         }
+        /* Waking the pool costs more than a short attention (one token early in the context). */
         llm_attn_job_t aj = {c, l, n, c->pos};
-        llm_run(pool, llm_attn_task, &aj);
+        double work = (double)n * cf->n_heads * (double)(c->pos + n) * (double)s;
+        llm_run(work < 32768 ? NULL : pool, llm_attn_task, &aj);
         llm_mul(pool, &L->attn_output, d, d, c->xb2, (size_t)n, c->xb);
         for (size_t i = 0; i < (size_t)n * d; i++)
             c->x[i] += c->xb[i];
@@ -251,7 +299,7 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
         llm_mul(pool, &L->ffn_gate, f, d, c->xb, (size_t)n, c->hb);
         llm_mul(pool, &L->ffn_up, f, d, c->xb, (size_t)n, c->hb2);
         llm_swiglu_job_t sj = {c->hb, c->hb2, (size_t)n * f};
-        llm_run(pool, llm_swiglu_task, &sj);
+        llm_run((size_t)n * f < 16384 ? NULL : pool, llm_swiglu_task, &sj);
         llm_mul(pool, &L->ffn_down, d, f, c->hb, (size_t)n, c->xb);
         for (size_t i = 0; i < (size_t)n * d; i++)
             c->x[i] += c->xb[i];
@@ -267,6 +315,15 @@ int llm_eval(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, size_t n, flo
     for (size_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= cf->n_vocab)
             return -1;
+    /* One row of attention scores per pool thread: grown the first time a bigger pool comes. */
+    int nt = pool ? nn_pool_threads(pool) : 1;
+    if (nt > c->n_scores) {
+        float *sc = realloc(c->scores, (size_t)nt * (size_t)c->n_ctx * sizeof(float));
+        if (!sc)
+            return -1;
+        c->scores = sc;
+        c->n_scores = nt;
+    }
     size_t done = 0, last = 0;
     while (done < n) {
         size_t k = n - done < (size_t)c->n_ub ? n - done : (size_t)c->n_ub;
