@@ -17,9 +17,13 @@ typedef struct {
     float (*dot_f32)(const float *a, const float *b, size_t n);
     void (*axpy_f32)(float a, const float *x, float *y, size_t n);
     float (*dot_f16)(const nn_f16_t *w, const float *x, size_t n);
-    /* nb blocks of 32 */
-    float (*dot_q8_0)(const nn_block_q8_0 *w, const nn_block_q8_0 *x, size_t nb);
-    float (*dot_q4_0)(const nn_block_q4_0 *w, const nn_block_q8_0 *x, size_t nb);
+    /* nb blocks of 32. x is the input row quantized to Q8_0 — as nn_block_q8_0 blocks, or, when
+     * the table has xprep, in the layout xprep made of them (into xprep_bytes(nb) bytes at a
+     * 64-byte aligned buf; once per product, shared by all rows and threads). */
+    float (*dot_q8_0)(const nn_block_q8_0 *w, const void *x, size_t nb);
+    float (*dot_q4_0)(const nn_block_q4_0 *w, const void *x, size_t nb);
+    size_t (*xprep_bytes)(size_t nb);
+    const void *(*xprep)(nn_type_t wtype, const nn_block_q8_0 *xq, size_t nb, void *buf);
     /* Row conversions used by nn_matmul's GEMM path; n a multiple of 32 for quantized types. */
     void (*f16_to_f32_row)(const nn_f16_t *src, float *dst, size_t n);
     void (*deq_q8_0_row)(const nn_block_q8_0 *src, float *dst, size_t n);

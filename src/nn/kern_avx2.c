@@ -81,8 +81,9 @@ NN_AVX2 static inline __m256i q4_bytes(const uint8_t *qs)
     return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
 
-NN_AVX2 static float dot_q8_0(const nn_block_q8_0 *w, const nn_block_q8_0 *x, size_t nb)
+NN_AVX2 static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t nb)
 {
+    const nn_block_q8_0 *x = xv;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     size_t b = 0;
     for (; b + 2 <= nb; b += 2) {
@@ -104,8 +105,9 @@ NN_AVX2 static float dot_q8_0(const nn_block_q8_0 *w, const nn_block_q8_0 *x, si
     return hsum256(_mm256_add_ps(acc0, acc1));
 }
 
-NN_AVX2 static float dot_q4_0(const nn_block_q4_0 *w, const nn_block_q8_0 *x, size_t nb)
+NN_AVX2 static float dot_q4_0(const nn_block_q4_0 *w, const void *xv, size_t nb)
 {
+    const nn_block_q8_0 *x = xv;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     size_t b = 0;
     for (; b + 2 <= nb; b += 2) {
@@ -174,16 +176,3 @@ const nn__kernels_t nn__kernels_avx2 = {
     .sgemm = nn__sgemm_naive,
 };
 
-/* Until the AVX-512 file has its own version of a kernel it uses these. */
-const nn__kernels_t nn__kernels_avx512 = {
-    .name = "avx512",
-    .dot_f32 = dot_f32,
-    .axpy_f32 = axpy_f32,
-    .dot_f16 = dot_f16,
-    .dot_q8_0 = dot_q8_0,
-    .dot_q4_0 = dot_q4_0,
-    .f16_to_f32_row = f16_to_f32_row,
-    .deq_q8_0_row = deq_q8_0_row,
-    .deq_q4_0_row = deq_q4_0_row,
-    .sgemm = nn__sgemm_naive,
-};

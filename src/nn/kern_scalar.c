@@ -37,8 +37,9 @@ static float dot_f16(const nn_f16_t *w, const float *x, size_t n)
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-static float dot_q8_0(const nn_block_q8_0 *w, const nn_block_q8_0 *x, size_t nb)
+static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t nb)
 {
+    const nn_block_q8_0 *x = xv;
     float sum = 0.0f;
     for (size_t b = 0; b < nb; b++) {
         int sumi = 0;
@@ -49,8 +50,9 @@ static float dot_q8_0(const nn_block_q8_0 *w, const nn_block_q8_0 *x, size_t nb)
     return sum;
 }
 
-static float dot_q4_0(const nn_block_q4_0 *w, const nn_block_q8_0 *x, size_t nb)
+static float dot_q4_0(const nn_block_q4_0 *w, const void *xv, size_t nb)
 {
+    const nn_block_q8_0 *x = xv;
     float sum = 0.0f;
     for (size_t b = 0; b < nb; b++) {
         int sumi = 0;

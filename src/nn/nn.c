@@ -303,7 +303,7 @@ typedef struct {
     const uint8_t *W;
     size_t rows, cols, row_bytes;
     const float *x;
-    const nn_block_q8_0 *xq;
+    const void *xq;
     float *y;
     const nn__kernels_t *k;
 } matvec_ctx;
@@ -340,14 +340,22 @@ void nn_matvec(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size
 {
     nn_init();
     matvec_ctx c = {type, W, rows, cols, nn_row_bytes(type, cols), x, NULL, y, nn__k};
-    nn_block_q8_0 stack[256], *heap = NULL;
+    /* x quantized once for all rows; small rows use the stack (generation calls this often) */
+    _Alignas(64) uint8_t stack[16384];
+    uint8_t *heap = NULL;
     if (type == NN_Q8_0 || type == NN_Q4_0) {
-        size_t nb = cols / NN_QK;
-        nn_block_q8_0 *xq = nb <= 256 ? stack : (heap = malloc(nb * sizeof *heap));
-        if (!xq)
-            abort(); /* allocation failures abort, as xmalloc does elsewhere */
+        size_t nb = cols / NN_QK, qbytes = (nb * sizeof(nn_block_q8_0) + 63) / 64 * 64;
+        size_t pbytes = nn__k->xprep_bytes ? nn__k->xprep_bytes(nb) : 0;
+        uint8_t *buf = stack;
+        if (qbytes + pbytes > sizeof stack) {
+            heap = aligned_alloc(64, qbytes + pbytes);
+            if (!heap)
+                abort(); /* allocation failures abort, as xmalloc does elsewhere */
+            buf = heap;
+        }
+        nn_block_q8_0 *xq = (nn_block_q8_0 *)buf;
         nn__quantize_row_q8_0(x, xq, cols);
-        c.xq = xq;
+        c.xq = pbytes ? nn__k->xprep(type, xq, nb, buf + qbytes) : xq;
     }
     if (!pool || nn_pool_threads(pool) == 1 || rows < 32)
         matvec_task(&c, 0, 1);
@@ -422,9 +430,14 @@ void nn_matmul(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size
             nn_matvec(pool, type, W, rows, cols, X + i * cols, Y + i * rows);
         return;
     }
-    /* a tile of about 256 KiB of F32 weights, a multiple of 16 rows */
-    size_t tile = (256 * 1024 / sizeof(float)) / (cols ? cols : 1);
-    tile = tile < 16 ? 16 : tile / 16 * 16;
+    /* Tiles: about an eighth of the rows each, so threads share the work, but at least 64 rows
+     * and at most about 4 MiB of F32 (fewer, larger GEMM calls are faster: each call packs X
+     * again). A function of the shape only, never of the thread count. */
+    size_t cap = (4u << 20) / sizeof(float) / (cols ? cols : 1);
+    size_t tile = (rows + 7) / 8;
+    tile = tile > cap ? cap : tile;
+    tile = (tile + 15) / 16 * 16;
+    tile = tile < 64 ? 64 : tile;
     matmul_ctx c = {type, W, rows, cols, nn_row_bytes(type, cols), tile, X, n, Y, nn__k};
     if (!pool || nn_pool_threads(pool) == 1)
         matmul_task(&c, 0, 1);

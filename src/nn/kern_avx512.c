@@ -1,0 +1,299 @@
+/* nn AVX-512 kernels (F, BW, VL, DQ with FMA and F16C), compiled with function target attributes;
+ * selected by nn_init when cpuid reports them all. Quantized dot products take two blocks per
+ * 512-bit register and are reduced 16 blocks at a time (see the section below); VNNI is not
+ * assumed. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "nn/internal.h"
+
+#define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+
+NN_AVX512 static float dot_f32(const float *a, const float *b, size_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+NN_AVX512 static void axpy_f32(float a, const float *x, float *y, size_t n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                              _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+NN_AVX512 static inline __m512 ld_f16(const nn_f16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+NN_AVX512 static float dot_f16(const nn_f16_t *w, const float *x, size_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(ld_f16(w + i), _mm512_loadu_ps(x + i), s0);
+        s1 = _mm512_fmadd_ps(ld_f16(w + i + 16), _mm512_loadu_ps(x + i + 16), s1);
+        s2 = _mm512_fmadd_ps(ld_f16(w + i + 32), _mm512_loadu_ps(x + i + 32), s2);
+        s3 = _mm512_fmadd_ps(ld_f16(w + i + 48), _mm512_loadu_ps(x + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(ld_f16(w + i), _mm512_loadu_ps(x + i), s0);
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++)
+        s += _cvtsh_ss(w[i]) * x[i];
+    return s;
+}
+
+/* ---- quantized dot products, 16 blocks at a time ----
+ * Per pair of blocks one 512-bit register of int8 products is summed (maddubs + madd) into 16
+ * int32 lanes, 8 per block. Eight such registers (16 blocks) are then reduced, in integers, to
+ * one register holding one exact sum per block, in the lane order LANE_BLOCK below; the block
+ * scales d_w (gathered) times d_x are applied once per 16 blocks with one multiply-add. This
+ * keeps per-block scalar work (f16 scale conversion, broadcasts) out of the inner loop.
+ *
+ * x layout made by xprep (nbp = nb rounded up to 16, padding zero):
+ *   int8  qs[nbp*32]  Q8_0 weights: each block's 32 values in order; Q4_0 weights: per block
+ *                     pair (b, b+1): x_b[0:16], x_b1[0:16], x_b[16:32], x_b1[16:32], matching
+ *                     the low and high nibbles of the two weight blocks
+ *   float d[nbp]      x's block scales, in LANE_BLOCK order within each group of 16
+ *   int32 s8[nbp]     8 * (sum of the block's values), same order (Q4_0: the nibbles are used
+ *                     unsigned, 0..15, so the -8 offset is taken off as 8 * sum(x) afterwards) */
+static const int LANE_BLOCK[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
+
+static size_t xprep_bytes(size_t nb)
+{
+    size_t nbp = (nb + 15) / 16 * 16;
+    return nbp * 32 + nbp * 4 + nbp * 4;
+}
+
+static const void *xprep(nn_type_t wtype, const nn_block_q8_0 *xq, size_t nb, void *buf)
+{
+    size_t nbp = (nb + 15) / 16 * 16;
+    int8_t *qs = buf;
+    float *d = (float *)(qs + nbp * 32);
+    int32_t *s8 = (int32_t *)(d + nbp);
+    memset(buf, 0, xprep_bytes(nb));
+    for (size_t b = 0; b < nb; b++) {
+        if (wtype == NN_Q4_0) {
+            size_t pair = b / 2 * 64, half = b % 2 * 16;
+            memcpy(qs + pair + half, xq[b].qs, 16);
+            memcpy(qs + pair + 32 + half, xq[b].qs + 16, 16);
+        } else {
+            memcpy(qs + b * 32, xq[b].qs, 32);
+        }
+    }
+    for (size_t g = 0; g < nbp; g += 16)
+        for (int i = 0; i < 16; i++) {
+            size_t b = g + (size_t)LANE_BLOCK[i];
+            if (b >= nb)
+                continue;
+            int sum = 0;
+            for (int j = 0; j < 32; j++)
+                sum += xq[b].qs[j];
+            d[g + (size_t)i] = nn_f16_to_f32(xq[b].d);
+            s8[g + (size_t)i] = 8 * sum;
+        }
+    return buf;
+}
+
+/* int8 products of a Q8_0 block pair: abs(w) times x with w's sign (there is no vpsignb) */
+NN_AVX512 static inline __m512i q8_pair(__m512i w, __m512i x)
+{
+    __m512i aw = _mm512_abs_epi8(w);
+    __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), _mm512_set1_epi16(1));
+}
+
+/* Q4_0 pair: nibbles 0..15 as unsigned bytes [lo_b lo_b1 hi_b hi_b1] times x in the same order */
+NN_AVX512 static inline __m512i q4_pair(__m256i q, __m512i x)
+{
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(z, x), _mm512_set1_epi16(1));
+}
+
+/* Eight pair registers -> 16 block sums in LANE_BLOCK order. `lo_hi` is the Q4_0 layout, where a
+ * pair register's 128-bit lanes hold blocks [b, b1, b, b1] instead of [b, b, b1, b1]. */
+NN_AVX512 static inline __m512i reduce8(const __m512i v[8], bool lo_hi)
+{
+    __m512i t[4], u[2];
+    for (int i = 0; i < 4; i++)
+        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
+                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
+    if (lo_hi)
+        return _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* d_w of up to 16 blocks (mask of valid lanes) in LANE_BLOCK order, as floats */
+NN_AVX512 static inline __m512 gather_d(const void *first_block, int block_bytes, __mmask16 m)
+{
+    __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15),
+        _mm512_set1_epi32(block_bytes));
+    __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, first_block, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+}
+
+NN_AVX512 static inline __mmask16 lane_mask(size_t m)
+{
+    unsigned mask = 0;
+    for (int i = 0; i < 16; i++)
+        if ((size_t)LANE_BLOCK[i] < m)
+            mask |= 1u << i;
+    return (__mmask16)mask;
+}
+
+NN_AVX512 static inline __m256i ld_q8(const nn_block_q8_0 *w, bool present)
+{
+    return present ? _mm256_loadu_si256((const __m256i *)w->qs) : _mm256_setzero_si256();
+}
+
+NN_AVX512 static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t nb)
+{
+    size_t nbp = (nb + 15) / 16 * 16;
+    const int8_t *xqs = xv;
+    const float *xd = (const float *)(xqs + nbp * 32);
+    __m512 acc = _mm512_setzero_ps();
+    __m512i v[8];
+    for (size_t g = 0; g < nb; g += 16) {
+        size_t m = nb - g < 16 ? nb - g : 16;
+        const nn_block_q8_0 *wb = w + g;
+        const int8_t *xb = xqs + g * 32;
+        if (m == 16) {
+            for (int k = 0; k < 8; k++) {
+                __m512i wz = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)wb[2 * k].qs)),
+                    _mm256_loadu_si256((const __m256i *)wb[2 * k + 1].qs), 1);
+                v[k] = q8_pair(wz, _mm512_load_si512(xb + 64 * k));
+            }
+        } else {
+            for (int k = 0; k < 8; k++) {
+                size_t b0 = 2 * (size_t)k;
+                __m512i wz = _mm512_inserti64x4(_mm512_castsi256_si512(ld_q8(wb + b0, b0 < m)),
+                                                ld_q8(wb + b0 + 1, b0 + 1 < m), 1);
+                v[k] = q8_pair(wz, _mm512_load_si512(xb + 64 * k));
+            }
+        }
+        __m512i s = reduce8(v, false);
+        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, sizeof *wb, m == 16 ? 0xffff : lane_mask(m)),
+                                  _mm512_load_ps(xd + g));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+NN_AVX512 static inline __m256i ld_q4_pair(const nn_block_q4_0 *w, bool p0, bool p1)
+{
+    __m128i a = p0 ? _mm_loadu_si128((const __m128i *)w[0].qs) : _mm_setzero_si128();
+    __m128i b = p1 ? _mm_loadu_si128((const __m128i *)w[1].qs) : _mm_setzero_si128();
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+}
+
+NN_AVX512 static float dot_q4_0(const nn_block_q4_0 *w, const void *xv, size_t nb)
+{
+    size_t nbp = (nb + 15) / 16 * 16;
+    const int8_t *xqs = xv;
+    const float *xd = (const float *)(xqs + nbp * 32);
+    const int32_t *xs8 = (const int32_t *)(xd + nbp);
+    __m512 acc = _mm512_setzero_ps();
+    __m512i v[8];
+    for (size_t g = 0; g < nb; g += 16) {
+        size_t m = nb - g < 16 ? nb - g : 16;
+        const nn_block_q4_0 *wb = w + g;
+        const int8_t *xb = xqs + g * 32;
+        if (m == 16) {
+            for (int k = 0; k < 8; k++)
+                v[k] = q4_pair(ld_q4_pair(wb + 2 * k, true, true), _mm512_load_si512(xb + 64 * k));
+        } else {
+            for (int k = 0; k < 8; k++) {
+                size_t b0 = 2 * (size_t)k;
+                v[k] = q4_pair(ld_q4_pair(wb + b0, b0 < m, b0 + 1 < m),
+                               _mm512_load_si512(xb + 64 * k));
+            }
+        }
+        /* sum((q-8)*x) = sum(q*x) - 8*sum(x), exact in int32; padding blocks give 0 - 0 */
+        __m512i s = _mm512_sub_epi32(reduce8(v, true), _mm512_load_si512(xs8 + g));
+        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, sizeof *wb, m == 16 ? 0xffff : lane_mask(m)),
+                                  _mm512_load_ps(xd + g));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+NN_AVX512 static void f16_to_f32_row(const nn_f16_t *src, float *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, ld_f16(src + i));
+    for (; i < n; i++)
+        dst[i] = _cvtsh_ss(src[i]);
+}
+
+NN_AVX512 static void deq_q8_0_row(const nn_block_q8_0 *src, float *dst, size_t n)
+{
+    for (size_t b = 0; b < n / NN_QK; b++) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(src[b].d));
+        __m256i q = _mm256_loadu_si256((const __m256i *)src[b].qs);
+        float *o = dst + b * NN_QK;
+        _mm512_storeu_ps(o, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                                 _mm256_castsi256_si128(q)))));
+        _mm512_storeu_ps(o + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                                      _mm256_extracti128_si256(q, 1)))));
+    }
+}
+
+NN_AVX512 static void deq_q4_0_row(const nn_block_q4_0 *src, float *dst, size_t n)
+{
+    const __m128i m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    for (size_t b = 0; b < n / NN_QK; b++) {
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(src[b].d));
+        __m128i q = _mm_loadu_si128((const __m128i *)src[b].qs);
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m), eight);
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), eight);
+        float *o = dst + b * NN_QK;
+        _mm512_storeu_ps(o, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))));
+        _mm512_storeu_ps(o + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))));
+    }
+}
+
+const nn__kernels_t nn__kernels_avx512 = {
+    .name = "avx512",
+    .dot_f32 = dot_f32,
+    .axpy_f32 = axpy_f32,
+    .dot_f16 = dot_f16,
+    .dot_q8_0 = dot_q8_0,
+    .dot_q4_0 = dot_q4_0,
+    .xprep_bytes = xprep_bytes,
+    .xprep = xprep,
+    .f16_to_f32_row = f16_to_f32_row,
+    .deq_q8_0_row = deq_q8_0_row,
+    .deq_q4_0_row = deq_q4_0_row,
+    .sgemm = nn__sgemm_naive,
+};
