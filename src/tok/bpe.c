@@ -1,0 +1,115 @@
+/* tok/bpe.c: byte-level BPE encoding of one pre-tokenized word: start from the byte tokens, then
+ * repeatedly merge the adjacent pair of lowest merge rank (the leftmost when the same pair occurs
+ * more than once), as GPT-2's and llama.cpp's encoders do. Symbols form a linked list and the
+ * candidate pairs a binary heap checked lazily, so a long word costs n log n, not n^2 — a word can
+ * be as long as the input (a megabyte of letters is one word). */
+#include "tok/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+typedef struct {
+    int32_t id;
+    int32_t prev, next; /* -1 at the ends */
+} sym_t;
+
+typedef struct {
+    uint32_t rank;
+    int32_t left, right;   /* symbol positions */
+    int32_t lid, rid, res; /* ids when pushed: a pair is stale once a side has changed */
+} cand_t;
+
+static bool cand_less(const cand_t *a, const cand_t *b)
+{
+    return a->rank != b->rank ? a->rank < b->rank : a->left < b->left;
+}
+
+static void heap_push(cand_t *h, size_t *n, cand_t c)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!cand_less(&c, &h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static cand_t heap_pop(cand_t *h, size_t *n)
+{
+    cand_t top = h[0], last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        const cand_t *best = &last;
+        if (l < *n && cand_less(&h[l], best))
+            best = &h[l], m = l;
+        if (l + 1 < *n && cand_less(&h[l + 1], best))
+            m = l + 1;
+        if (m == i)
+            break;
+        h[i] = h[m];
+        i = m;
+    }
+    if (*n)
+        h[i] = last;
+    return top;
+}
+
+static void try_pair(const tok_t *t, const sym_t *sym, int32_t l, int32_t r, cand_t *h, size_t *n)
+{
+    if (l < 0 || r < 0)
+        return;
+    uint64_t v;
+    if (!tok__u64map_get(&t->merges, (uint64_t)sym[l].id << 32 | (uint32_t)sym[r].id, &v))
+        return;
+    cand_t c = {.rank = (uint32_t)(v >> 32), .left = l, .right = r, .lid = sym[l].id,
+                .rid = sym[r].id, .res = (int32_t)(uint32_t)v};
+    heap_push(h, n, c);
+}
+
+int tok__bpe_word(const tok_t *t, const uint8_t *w, size_t n, tok__ids_t *out)
+{
+    if (n == 1)
+        return tok__ids_push(out, t->byte_tok[w[0]]);
+    if (n > INT32_MAX / 2)
+        return -ENOMEM;
+    /* each merge adds at most two candidates: 3n bounds the heap */
+    sym_t stack_sym[64];
+    cand_t stack_heap[3 * 64];
+    sym_t *sym = n <= 64 ? stack_sym : malloc(n * sizeof *sym);
+    cand_t *heap = n <= 64 ? stack_heap : malloc(3 * n * sizeof *heap);
+    int rc = -ENOMEM;
+    if (!sym || !heap)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        sym[i] = (sym_t){.id = t->byte_tok[w[i]], .prev = (int32_t)i - 1,
+                         .next = i + 1 < n ? (int32_t)i + 1 : -1};
+    size_t hn = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        try_pair(t, sym, (int32_t)i, (int32_t)i + 1, heap, &hn);
+    while (hn) {
+        cand_t c = heap_pop(heap, &hn);
+        if (sym[c.left].id != c.lid || sym[c.left].next != c.right || sym[c.right].id != c.rid)
+            continue; /* stale: one side was merged since */
+        sym[c.left].id = c.res;
+        int32_t nx = sym[c.right].next;
+        sym[c.left].next = nx;
+        if (nx >= 0)
+            sym[nx].prev = c.left;
+        sym[c.right].id = -1; /* gone */
+        try_pair(t, sym, sym[c.left].prev, c.left, heap, &hn);
+        try_pair(t, sym, c.left, nx, heap, &hn);
+    }
+    rc = 0;
+    for (int32_t i = 0; i >= 0 && rc == 0; i = sym[i].next)
+        rc = tok__ids_push(out, sym[i].id);
+out:
+    if (sym != stack_sym)
+        free(sym);
+    if (heap != stack_heap)
+        free(heap);
+    return rc;
+}
