@@ -204,13 +204,15 @@ void train__rope(float *x, int N, int T, int n_heads, int E, const float *cs, co
 }
 
 /* ==== attention ==== */
-/* Per task (sequence b, kv head g): the heads of the group, so that dk/dv rows of (b, g) have one
- * writer. Scores are computed against K^T (E x T) so the inner loops run along s, not along the
- * dot product. */
+/* Per task (sequence b, kv head g) on one thread: the heads of the group, so that the dk/dv rows
+ * of (b, g) have one writer. The products are single-threaded GEMMs (nn_sgemm without a pool)
+ * on the strided head slices — no transposes copied out; the causal mask is applied to the
+ * probabilities (zero above the diagonal), so the backward products need no mask. */
 
 size_t train__attn_scratch(int T, int E)
 {
-    return (size_t)2 * E * T + 2 * (size_t)T;
+    (void)E;
+    return (size_t)T * T;
 }
 
 typedef struct {
@@ -220,114 +222,82 @@ typedef struct {
     bool backward;
 } attn_ctx_t;
 
-TRAIN__HOT static void attn_fwd_task(const attn_ctx_t *c, int b, int g, float *scr)
+/* Row-wise masked softmax of the T x T scores in place. */
+TRAIN__HOT static void causal_softmax(float *S, int T)
 {
-    int T = c->T, H = c->H, G = c->G, E = c->E, D = H * E, KD = G * E, hpg = H / G;
-    float scale = 1.0f / sqrtf((float)E);
-    float *restrict kT = scr, *restrict vT = scr + (size_t)E * T;
-    (void)vT;
-    const float *kb = c->k + (size_t)b * T * KD + (size_t)g * E;
-    const float *vb = c->v + (size_t)b * T * KD + (size_t)g * E;
-    for (int s = 0; s < T; s++)
-        for (int e = 0; e < E; e++)
-            kT[(size_t)e * T + s] = kb[(size_t)s * KD + e];
-    for (int hh = 0; hh < hpg; hh++) {
-        int h = g * hpg + hh;
-        for (int t = 0; t < T; t++) {
-            const float *restrict qt = c->q + ((size_t)b * T + t) * D + (size_t)h * E;
-            float *restrict p = c->att_out + (((size_t)b * H + h) * T + t) * T;
-            int n = t + 1;
-            for (int s = 0; s < n; s++)
-                p[s] = 0;
-            for (int e = 0; e < E; e++) {
-                float qe = qt[e] * scale;
-                const float *restrict kr = kT + (size_t)e * T;
-                for (int s = 0; s < n; s++)
-                    p[s] += qe * kr[s];
-            }
-            float mx = p[0];
-            for (int s = 1; s < n; s++)
-                mx = p[s] > mx ? p[s] : mx;
-            float sum = 0;
-            for (int s = 0; s < n; s++) {
-                p[s] = expf(p[s] - mx);
-                sum += p[s];
-            }
-            float inv = 1.0f / sum;
-            for (int s = 0; s < n; s++)
-                p[s] *= inv;
-            float *restrict o = c->out + ((size_t)b * T + t) * D + (size_t)h * E;
-            for (int e = 0; e < E; e++)
-                o[e] = 0;
-            for (int s = 0; s < n; s++) {
-                const float *restrict vs = vb + (size_t)s * KD;
-                float ps = p[s];
-#pragma GCC ivdep
-                for (int e = 0; e < E; e++)
-                    o[e] += ps * vs[e];
-            }
+    for (int t = 0; t < T; t++) {
+        float *restrict p = S + (size_t)t * T;
+        int n = t + 1;
+        float mx = p[0];
+        for (int s = 1; s < n; s++)
+            mx = p[s] > mx ? p[s] : mx;
+        float sum = 0;
+        for (int s = 0; s < n; s++) {
+            p[s] = expf(p[s] - mx);
+            sum += p[s];
         }
+        float inv = 1.0f / sum;
+        for (int s = 0; s < n; s++)
+            p[s] *= inv;
+        for (int s = n; s < T; s++)
+            p[s] = 0;
     }
 }
 
-TRAIN__HOT static void attn_bwd_task(const attn_ctx_t *c, int b, int g, float *scr)
+/* dS = P * (dP - rowsum(P * dP)) * scale, in place on dP. */
+TRAIN__HOT static void softmax_bwd(const float *P, float *dP, int T, float scale)
+{
+    for (int t = 0; t < T; t++) {
+        const float *restrict p = P + (size_t)t * T;
+        float *restrict d = dP + (size_t)t * T;
+        int n = t + 1;
+        float sum = 0;
+        for (int s = 0; s < n; s++)
+            sum += p[s] * d[s];
+        for (int s = 0; s < n; s++)
+            d[s] = p[s] * (d[s] - sum) * scale;
+        for (int s = n; s < T; s++)
+            d[s] = 0;
+    }
+}
+
+static void attn_fwd_task(const attn_ctx_t *c, int b, int g)
 {
     int T = c->T, H = c->H, G = c->G, E = c->E, D = H * E, KD = G * E, hpg = H / G;
     float scale = 1.0f / sqrtf((float)E);
-    float *restrict vT = scr, *restrict dp = scr + (size_t)2 * E * T;
+    const float *kb = c->k + (size_t)b * T * KD + (size_t)g * E;
+    const float *vb = c->v + (size_t)b * T * KD + (size_t)g * E;
+    for (int hh = 0; hh < hpg; hh++) {
+        int h = g * hpg + hh;
+        const float *qb = c->q + (size_t)b * T * D + (size_t)h * E;
+        float *P = c->att_out + ((size_t)b * H + h) * T * T;
+        float *ob = c->out + (size_t)b * T * D + (size_t)h * E;
+        nn_sgemm(NULL, false, true, T, T, E, scale, qb, D, kb, KD, 0.0f, P, T);
+        causal_softmax(P, T);
+        nn_sgemm(NULL, false, false, T, E, T, 1.0f, P, T, vb, KD, 0.0f, ob, D);
+    }
+}
+
+static void attn_bwd_task(const attn_ctx_t *c, int b, int g, float *dS)
+{
+    int T = c->T, H = c->H, G = c->G, E = c->E, D = H * E, KD = G * E, hpg = H / G;
+    float scale = 1.0f / sqrtf((float)E);
     const float *kb = c->k + (size_t)b * T * KD + (size_t)g * E;
     const float *vb = c->v + (size_t)b * T * KD + (size_t)g * E;
     float *dkb = c->dk + (size_t)b * T * KD + (size_t)g * E;
     float *dvb = c->dv + (size_t)b * T * KD + (size_t)g * E;
-    for (int s = 0; s < T; s++) {
-        for (int e = 0; e < E; e++) {
-            vT[(size_t)e * T + s] = vb[(size_t)s * KD + e];
-            dkb[(size_t)s * KD + e] = 0;
-            dvb[(size_t)s * KD + e] = 0;
-        }
-    }
     for (int hh = 0; hh < hpg; hh++) {
         int h = g * hpg + hh;
-        for (int t = 0; t < T; t++) {
-            const float *restrict p = c->att + (((size_t)b * H + h) * T + t) * T;
-            const float *restrict dot = c->dout + ((size_t)b * T + t) * D + (size_t)h * E;
-            const float *restrict qt = c->q + ((size_t)b * T + t) * D + (size_t)h * E;
-            float *restrict dqt = c->dq + ((size_t)b * T + t) * D + (size_t)h * E;
-            int n = t + 1;
-            /* dp[s] = dout_t . v_s */
-            for (int s = 0; s < n; s++)
-                dp[s] = 0;
-            for (int e = 0; e < E; e++) {
-                float de = dot[e];
-                const float *restrict vr = vT + (size_t)e * T;
-                for (int s = 0; s < n; s++)
-                    dp[s] += de * vr[s];
-            }
-            float sum = 0;
-            for (int s = 0; s < n; s++)
-                sum += p[s] * dp[s];
-            /* ds = p (dp - sum), pre-scaled for dq and dk */
-            for (int s = 0; s < n; s++)
-                dp[s] = p[s] * (dp[s] - sum) * scale;
-            for (int e = 0; e < E; e++)
-                dqt[e] = 0;
-            for (int s = 0; s < n; s++) {
-                const float *restrict ks = kb + (size_t)s * KD;
-                float *restrict dks = dkb + (size_t)s * KD;
-                float *restrict dvs = dvb + (size_t)s * KD;
-                float ds = dp[s], ps = p[s];
-                /* three separate streams: the rows never overlap (different tensors) */
-#pragma GCC ivdep
-                for (int e = 0; e < E; e++)
-                    dqt[e] += ds * ks[e];
-#pragma GCC ivdep
-                for (int e = 0; e < E; e++)
-                    dks[e] += ds * qt[e];
-#pragma GCC ivdep
-                for (int e = 0; e < E; e++)
-                    dvs[e] += ps * dot[e];
-            }
-        }
+        const float *P = c->att + ((size_t)b * H + h) * T * T;
+        const float *dob = c->dout + (size_t)b * T * D + (size_t)h * E;
+        const float *qb = c->q + (size_t)b * T * D + (size_t)h * E;
+        float *dqb = c->dq + (size_t)b * T * D + (size_t)h * E;
+        float beta = hh == 0 ? 0.0f : 1.0f; /* the group's first head initializes dk, dv */
+        nn_sgemm(NULL, false, true, T, T, E, 1.0f, dob, D, vb, KD, 0.0f, dS, T);   /* dP */
+        nn_sgemm(NULL, true, false, T, E, T, 1.0f, P, T, dob, D, beta, dvb, KD);  /* dV */
+        softmax_bwd(P, dS, T, scale);
+        nn_sgemm(NULL, false, false, T, E, T, 1.0f, dS, T, kb, KD, 0.0f, dqb, D); /* dQ */
+        nn_sgemm(NULL, true, false, T, E, T, 1.0f, dS, T, qb, D, beta, dkb, KD);  /* dK */
     }
 }
 
@@ -340,7 +310,7 @@ static void attn_run(void *vc, int ti, int nt)
         if (c->backward)
             attn_bwd_task(c, j / c->G, j % c->G, scr);
         else
-            attn_fwd_task(c, j / c->G, j % c->G, scr);
+            attn_fwd_task(c, j / c->G, j % c->G);
     }
 }
 

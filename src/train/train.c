@@ -202,6 +202,9 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
     memset(d, 0, sizeof *d);
     int bos = tok_bos(tok), eos = tok_eos(tok);
     size_t total = 0;
+    size_t *doc_len = calloc(n, sizeof *doc_len); /* tokens of each document in the stream */
+    if (!doc_len)
+        FAIL("out of memory");
     for (size_t i = 0; i < n; i++) {
         if (!texts[i] && lens[i])
             FAIL("text %zu is NULL", i);
@@ -226,6 +229,7 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
         core_buf_append(&buf, ids, nid * sizeof *ids);
         if (eos >= 0)
             core_buf_append(&buf, &eos, sizeof eos);
+        doc_len[i] = nid + (bos >= 0) + (eos >= 0);
         free(ids);
     }
     size_t ns = buf.len / sizeof(int32_t);
@@ -233,30 +237,33 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
         FAIL("no usable text to train on");
     if (bos >= n_vocab || eos >= n_vocab)
         FAIL("the tokenizer's BOS/EOS ids are outside the model's vocabulary (%d)", n_vocab);
-    /* A corpus shorter than one window is repeated until it fills one: short personas still
-     * train, on whole windows. */
-    size_t reps = ns >= (size_t)T + 1 ? 1 : ((size_t)T + 1 + ns - 1) / ns;
-    d->n_stream = ns * reps;
-    d->stream = malloc(d->n_stream * sizeof(int32_t));
-    if (!d->stream)
-        FAIL("out of memory for %zu tokens", d->n_stream);
-    for (size_t r = 0; r < reps; r++)
-        memcpy(d->stream + r * ns, buf.data, ns * sizeof(int32_t));
+    d->n_stream = ns;
+    d->stream = (int32_t *)core_buf_steal(&buf);
 
-    /* windows at multiples of T, plus one ending at the stream's end so no token is left out */
-    size_t nw = (d->n_stream - 1) / T;
-    bool tail = (d->n_stream - 1) % T != 0;
-    d->n_windows = nw + tail;
-    d->starts = malloc(d->n_windows * sizeof *d->starts);
+    /* Windows start at every document's start and every T tokens inside a document, so each
+     * document is seen from its BOS at position 0 — the way a prompt is run at inference. The
+     * stream is read cyclically (the last EOS is followed by the first BOS), which also serves
+     * corpora shorter than one window. */
+    size_t cap = ns / T + n + 1;
+    d->starts = malloc(cap * sizeof *d->starts);
+    if (!d->starts)
+        FAIL("out of memory for the data windows");
+    size_t nw = 0, pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] == 0)
+            continue;
+        size_t end = pos + doc_len[i];
+        for (size_t st = pos; st < end && nw < cap; st += (size_t)T)
+            if (end - st > 1 || st == pos) /* a window's targets start after st */
+                d->starts[nw++] = st;
+        pos = end;
+    }
+    d->n_windows = nw;
     d->perm = malloc(d->n_windows * sizeof *d->perm);
     d->ids = malloc((size_t)B * T * sizeof *d->ids);
     d->tgt = malloc((size_t)B * T * sizeof *d->tgt);
-    if (!d->starts || !d->perm || !d->ids || !d->tgt)
+    if (!d->perm || !d->ids || !d->tgt)
         FAIL("out of memory for the data windows");
-    for (size_t w = 0; w < nw; w++)
-        d->starts[w] = w * T;
-    if (tail)
-        d->starts[nw] = d->n_stream - 1 - T;
     /* held-out windows: a seeded choice, at least one when there are two or more */
     uint64_t rng = seed ^ 0xda7a5e1ec7ed0001ULL;
     size_t ne = (size_t)((double)eval_fraction * d->n_windows);
@@ -278,6 +285,7 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
     rc = 0;
 out:
     core_buf_destroy(&buf);
+    free(doc_len);
     if (rc != 0)
         data_free(d);
     return rc;
@@ -285,8 +293,11 @@ out:
 
 static void fill_window(const data_t *d, size_t start, int T, int32_t *ids, int32_t *tgt)
 {
-    memcpy(ids, d->stream + start, (size_t)T * sizeof *ids);
-    memcpy(tgt, d->stream + start + 1, (size_t)T * sizeof *tgt);
+    size_t ns = d->n_stream;
+    for (int i = 0; i < T; i++) {
+        ids[i] = d->stream[(start + (size_t)i) % ns];
+        tgt[i] = d->stream[(start + (size_t)i + 1) % ns];
+    }
 }
 
 /* The batch of a step: epoch e = step*B / n_train visits the train windows in an order shuffled
