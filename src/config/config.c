@@ -65,7 +65,7 @@ static const opt_t options[] = {
     O(textgen_timeout_s, OPT_INT, "120", "longest single request to the text generation service"),
     O(textgen_retry_min_ms, OPT_INT, "1000", "first retry delay while the service is down"),
     O(textgen_retry_max_ms, OPT_INT, "30000", "longest retry delay (the delay doubles up to it)"),
-    O(textgen_max_tokens, OPT_INT, "256", "longest generated answer, in tokens"),
+    O(textgen_max_tokens, OPT_INT, "128", "longest generated answer, in tokens"),
 };
 #undef O
 #define NOPTS (sizeof options / sizeof options[0])

@@ -90,7 +90,9 @@ static json_t *passages_json(const store_passage_t *list, size_t n)
 
 /* ==== generation ==== */
 
-#define DELTA_MIN_BYTES 24       /* a generated piece shorter than this waits for more */
+#define DELTA_MIN_BYTES 24       /* a generated piece shorter than this waits for more ... */
+#define DELTA_MAX_WAIT_NS 100000000 /* ... at most this long (and the first goes out at once) */
+#define EMPTY_TRIES 2            /* a model that wrote nothing is asked again this many times */
 #define PROMPT_QUESTION_MAX 2000 /* bytes of the question put in the prompt */
 /* Passage bytes in the system prompt, tried in this order: a service that says the prompt does
  * not fit its context (400 context_length_exceeded) is asked again with less. */
@@ -150,7 +152,7 @@ typedef struct stream {
     core_buf_t pending;     /* received, not yet emitted */
     size_t emitted;         /* bytes of the answer already sent as deltas */
     int ndeltas;
-    int64_t first_delta_ns;
+    int64_t first_delta_ns, last_emit_ns;
 } stream_t;
 
 static int emit_pending(stream_t *s)
@@ -169,57 +171,69 @@ static int emit_pending(stream_t *s)
             s->first_delta_ns = core_mono_ns();
         s->emitted += s->pending.len;
         s->ndeltas++;
+        s->last_emit_ns = core_mono_ns();
     }
     core_buf_reset(&s->pending);
     return rc;
 }
 
+/* Coalesces pieces: the first goes out at once (a desktop starts speaking early), then a delta
+ * per DELTA_MIN_BYTES, sentence end or DELTA_MAX_WAIT_NS, whichever comes first. */
 static int on_piece(void *ud, const char *text, size_t len)
 {
     stream_t *s = ud;
     core_buf_append(&s->pending, text, len);
     char last = s->pending.data[s->pending.len - 1];
-    if (s->pending.len >= DELTA_MIN_BYTES || last == '.' || last == '!' || last == '?' ||
-        last == '\n')
+    int64_t now = core_mono_ns();
+    if (s->ndeltas == 0 || s->pending.len >= DELTA_MIN_BYTES || last == '.' || last == '!' ||
+        last == '?' || last == '\n' || now - s->last_emit_ns >= DELTA_MAX_WAIT_NS)
         return emit_pending(s) < 0; /* a failed event append stops the generation */
     return 0;
 }
 
 /* Streams a generated answer. 0 with *answer_out (malloc'd); else an oai or store code with err
  * filled. */
-static int generate(store_t *st, const jobs_config_t *cfg, const store_question_t *q,
-                    const char *model, const store_passage_t *list, size_t n, char **answer_out,
-                    stream_t *s, oai_error_t *err)
+static int generate(const jobs_config_t *cfg, const store_question_t *q, const char *model,
+                    const store_passage_t *list, size_t n, char **answer_out, stream_t *s,
+                    oai_error_t *err)
 {
-    int rc = OAI_EREJECTED;
-    for (size_t b = 0; b < sizeof prompt_budgets / sizeof prompt_budgets[0]; b++) {
+    int rc = OAI_EREJECTED, empties = 0;
+    size_t b = 0;
+    while (b < sizeof prompt_budgets / sizeof prompt_budgets[0]) {
         /* the smallest prompt cuts a long question too */
         char *question = prompt_question(q->text, prompt_budgets[b] ? PROMPT_QUESTION_MAX
                                                                     : PROMPT_QUESTION_MAX / 8);
         char *system = system_prompt(list, n, prompt_budgets[b]);
         oai_message_t msgs[] = {{"system", system}, {"user", question}};
+        /* The seed follows the question (a rerun writes the same text) and the try. */
         oai_chat_params_t params = {.max_tokens = cfg->textgen_max_tokens, .temperature = -1,
-                                    .has_seed = true, .seed = q->id};
+                                    .has_seed = true, .seed = q->id * 16 + empties};
         oai_chat_result_t res;
         core_buf_reset(&s->pending);
         rc = oai_chat_stream(cfg->textgen, model, msgs, 2, &params, on_piece, s, &res);
         free(system);
         free(question);
-        if (rc == 0) {
-            if (emit_pending(s) < 0) {
-                rc = CORE_ESQL;
-            } else {
-                *answer_out = res.content;
-                res.content = NULL;
-            }
-        }
+        if (rc == 0 && emit_pending(s) < 0)
+            rc = CORE_ESQL;
         *err = res.err;
+        bool empty = rc == 0 && s->emitted == 0;
+        if (rc == 0 && !empty) {
+            *answer_out = res.content;
+            res.content = NULL;
+        }
         oai_chat_result_clear(&res);
+        if (empty && ++empties <= EMPTY_TRIES)
+            continue; /* a small model sometimes ends at once: ask again, seeded differently */
+        if (empty) {
+            snprintf(err->code, sizeof err->code, "empty_answer");
+            snprintf(err->message, sizeof err->message, "the model wrote nothing");
+            return OAI_EREJECTED;
+        }
         bool too_long = rc == OAI_EREJECTED && strcmp(err->code, "context_length_exceeded") == 0;
         if (!too_long || s->emitted > 0)
             break;
+        b++;
     }
-    (void)st;
     return rc;
 }
 
@@ -285,12 +299,8 @@ int jobs_run_question_answer(store_t *st, const store_job_t *job, const jobs_con
     if (cfg->textgen)
         answer_model(st, cfg, job->account_id, model);
     if (model[0]) {
-        rc = generate(st, cfg, &q, model, list, n, &generated, &s, &gen_err);
+        rc = generate(cfg, &q, model, list, n, &generated, &s, &gen_err);
         t_generated = core_mono_ns();
-        if (rc == 0 && generated[0] == '\0' && s.emitted == 0) {
-            rc = OAI_EREJECTED; /* nothing to say is no answer: quote instead */
-            snprintf(gen_err.message, sizeof gen_err.message, "the model wrote nothing");
-        }
         if (rc == 0) {
             core_buf_puts(&answer, generated);
         } else if (rc == OAI_EUNAVAILABLE &&
