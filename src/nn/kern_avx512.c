@@ -3,6 +3,7 @@
  * 512-bit register and are reduced 16 blocks at a time (see the section below); VNNI is not
  * assumed. */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/internal.h"
@@ -283,6 +284,99 @@ NN_AVX512 static void deq_q4_0_row(const nn_block_q4_0 *src, float *dst, size_t 
     }
 }
 
+/* ---- own GEMM (used when OpenBLAS is absent or failed its check) ----
+ * The classic packed scheme: op(B) in panels of 32 columns and op(A) (times alpha) in panels of 6
+ * rows, both k-major and zero-padded, for blocks of KC x NC and MC x KC; a 6x32 micro-kernel
+ * keeps 12 accumulators in registers. Each element of C gets its KC-blocks added in order, so
+ * the result depends on K only, not on how M or N are split over threads. */
+#define G_MR 6
+#define G_NR 32
+#define G_KC 256
+#define G_MC 96
+#define G_NC 2048
+
+NN_AVX512 static void micro_6x32(int kc, const float *Ap, const float *Bp, float *C, int ldc,
+                                 int mr, int nr)
+{
+    __m512 c[G_MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < G_MR; r++)
+        c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(Bp + k * G_NR), b1 = _mm512_load_ps(Bp + k * G_NR + 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < G_MR; r++) {
+            __m512 a = _mm512_set1_ps(Ap[k * G_MR + r]);
+            c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(a, b1, c[r][1]);
+        }
+    }
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    for (int r = 0; r < mr; r++) {
+        float *cr = C + (size_t)r * (size_t)ldc;
+        _mm512_mask_storeu_ps(cr, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), c[r][0]));
+        _mm512_mask_storeu_ps(cr + 16, m1,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), c[r][1]));
+    }
+}
+
+NN_AVX512 static void sgemm_own(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                                int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+    if (K <= 0 || alpha == 0.0f)
+        return;
+    float *Ap = aligned_alloc(64, (size_t)G_MC * G_KC * sizeof(float));
+    float *Bp = aligned_alloc(64, (size_t)G_KC * G_NC * sizeof(float));
+    if (!Ap || !Bp) {
+        /* no memory for packing: the naive loops still give the right answer */
+        free(Ap);
+        free(Bp);
+        nn__sgemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
+    for (int jc = 0; jc < N; jc += G_NC) {
+        int nc = N - jc < G_NC ? N - jc : G_NC;
+        for (int pc = 0; pc < K; pc += G_KC) {
+            int kc = K - pc < G_KC ? K - pc : G_KC;
+            for (int jp = 0; jp < nc; jp += G_NR) {
+                float *dst = Bp + (size_t)jp * kc;
+                for (int k = 0; k < kc; k++)
+                    for (int j = 0; j < G_NR; j++) {
+                        int col = jc + jp + j, row = pc + k;
+                        dst[k * G_NR + j] = jp + j >= nc ? 0.0f
+                                            : tb ? B[(size_t)col * ldb + row]
+                                                 : B[(size_t)row * ldb + col];
+                    }
+            }
+            for (int ic = 0; ic < M; ic += G_MC) {
+                int mc = M - ic < G_MC ? M - ic : G_MC;
+                for (int ip = 0; ip < mc; ip += G_MR) {
+                    float *dst = Ap + (size_t)ip * kc;
+                    for (int k = 0; k < kc; k++)
+                        for (int r = 0; r < G_MR; r++) {
+                            int row = ic + ip + r, col = pc + k;
+                            dst[k * G_MR + r] = ip + r >= mc ? 0.0f
+                                                : alpha * (ta ? A[(size_t)col * lda + row]
+                                                              : A[(size_t)row * lda + col]);
+                        }
+                }
+                for (int jp = 0; jp < nc; jp += G_NR)
+                    for (int ip = 0; ip < mc; ip += G_MR)
+                        micro_6x32(kc, Ap + (size_t)ip * kc, Bp + (size_t)jp * kc,
+                                   C + (size_t)(ic + ip) * ldc + jc + jp, ldc,
+                                   mc - ip < G_MR ? mc - ip : G_MR,
+                                   nc - jp < G_NR ? nc - jp : G_NR);
+            }
+        }
+    }
+    free(Ap);
+    free(Bp);
+}
+
 const nn__kernels_t nn__kernels_avx512 = {
     .name = "avx512",
     .dot_f32 = dot_f32,
@@ -295,5 +389,5 @@ const nn__kernels_t nn__kernels_avx512 = {
     .f16_to_f32_row = f16_to_f32_row,
     .deq_q8_0_row = deq_q8_0_row,
     .deq_q4_0_row = deq_q4_0_row,
-    .sgemm = nn__sgemm_naive,
+    .sgemm = sgemm_own,
 };

@@ -503,7 +503,8 @@ static void test_sgemm(void **state)
     assert_int_equal(nn_pool_create(3, &pool3), 0);
     static const int sizes[][3] = {{1, 1, 1},     {1, 300, 7},   {300, 1, 5},  {2, 3, 300},
                                    {17, 31, 64},  {64, 64, 64},  {65, 97, 33}, {128, 48, 200},
-                                   {300, 300, 9}, {37, 260, 129}, {250, 70, 300}, {5, 5, 0}};
+                                   {300, 300, 9}, {37, 260, 129}, {250, 70, 300}, {5, 5, 0},
+                                   {3, 2100, 20}};
     static const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-1.25f, -0.75f}, {0.0f, 2.0f}};
     for (int own = 0; own < 2; own++) {
         nn__sgemm_force_own(own);
