@@ -5,8 +5,9 @@
  * A long batch is cut into micro-batches of at most LLM_UBATCH rows so that scratch stays
  * bounded; all of it is allocated once in llm_ctx_new (nothing is allocated per token).
  *
- * KV cache: F32, per layer [T][KD] for keys and the same for values; row p holds position p.
- * Keys are stored after rotation, so attention never rotates them again.
+ * KV cache: F32. Values per layer [T][KD] (row p holds position p). Keys per layer transposed,
+ * [K][S][T], so that the scores of one query against all positions are S contiguous multiply-adds
+ * over T (vectorized without any horizontal sum); keys are stored after rotation.
  *
  * Invariants: 0 <= pos <= n_ctx; rows [0, pos) of every layer's cache are valid. An llm_ctx_t
  * is used by one thread at a time (the pool's threads work inside one llm_eval call). */
@@ -23,7 +24,9 @@ struct llm_ctx {
     int n_ctx; /* T */
     int pos;
     int n_ub; /* rows of batch scratch */
-    float *k_cache, *v_cache; /* [L][T][KD] */
+    float *k_cache;           /* [L][K][S][T] */
+    float *v_cache;           /* [L][T][KD] */
+    float *kb;                /* [n_ub][KD] new keys before they are transposed into the cache */
     float *x;                 /* [n_ub][D] residual stream */
     float *xb, *xb2;          /* [n_ub][D] */
     float *q;                 /* [n_ub][D] */
@@ -50,12 +53,13 @@ int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
     x->n_ub = n_ctx < LLM_UBATCH ? n_ctx : LLM_UBATCH;
     size_t ub = (size_t)x->n_ub, cache = (size_t)c->n_layers * (size_t)n_ctx * kd;
     /* The cache and batch scratch are sized by the model and context: errors, not aborts. */
-    x->k_cache = malloc(cache * sizeof(float));
+    x->k_cache = calloc(cache + 64, sizeof(float));
     x->v_cache = malloc(cache * sizeof(float));
     x->x = malloc(ub * d * sizeof(float));
     x->xb = malloc(ub * d * sizeof(float));
     x->xb2 = malloc(ub * d * sizeof(float));
     x->q = malloc(ub * d * sizeof(float));
+    x->kb = malloc(ub * kd * sizeof(float));
     x->hb = malloc(ub * f * sizeof(float));
     x->hb2 = malloc(ub * f * sizeof(float));
     x->freq = malloc(s / 2 * sizeof(float));
@@ -63,7 +67,7 @@ int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
     x->rsin = malloc(ub * s / 2 * sizeof(float));
     x->n_scores = 2;
     x->scores = malloc((size_t)x->n_scores * (size_t)n_ctx * sizeof(float));
-    if (!x->k_cache || !x->v_cache || !x->x || !x->xb || !x->xb2 || !x->q || !x->hb || !x->hb2 ||
+    if (!x->k_cache || !x->v_cache || !x->x || !x->xb || !x->xb2 || !x->q || !x->kb || !x->hb || !x->hb2 ||
         !x->freq || !x->rcos || !x->rsin || !x->scores) {
         llm_ctx_free(&x);
         return -1;
@@ -85,6 +89,7 @@ void llm_ctx_free(llm_ctx_t **pc)
     free(c->xb);
     free(c->xb2);
     free(c->q);
+    free(c->kb);
     free(c->hb);
     free(c->hb2);
     free(c->freq);
@@ -144,7 +149,8 @@ static void llm_rope(float *v, int n_heads, size_t s, const float *cs, const flo
 
 /* Hot loops of attention and SwiGLU: compiled for AVX-512, AVX2 and plain x86-64 and picked at
  * load time, so the exp and dot loops below are vectorized on whatever CPU runs them. */
-#define LLM_HOT __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
+#define LLM_HOT                                                                                    \
+    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "fp-contract=fast")))
 
 /* exp(x) for x <= 0 (softmax after subtracting the maximum, silu of -|x|), relative error
  * < 2e-7: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n through the exponent
@@ -164,6 +170,9 @@ static inline float llm_exp_neg(float x)
     return p;
 }
 
+/* 16 floats as one value: GCC lowers it to one AVX-512 register, two AVX2 or four SSE ones. */
+typedef float llm_v16 __attribute__((vector_size(64)));
+
 typedef struct {
     llm_ctx_t *c;
     int layer;
@@ -181,49 +190,75 @@ LLM_HOT static void llm_attn_task(void *arg, int ti, int nt)
     const size_t s = (size_t)(cf->dim / cf->n_heads), d = (size_t)cf->dim;
     const size_t kd = s * (size_t)cf->n_kv_heads;
     const int group = cf->n_heads / cf->n_kv_heads;
-    const float *kc = c->k_cache + (size_t)j->layer * (size_t)c->n_ctx * kd;
-    const float *vc = c->v_cache + (size_t)j->layer * (size_t)c->n_ctx * kd;
+    const size_t T = (size_t)c->n_ctx;
+    const float *kc = c->k_cache + (size_t)j->layer * T * kd;
+    const float *vc = c->v_cache + (size_t)j->layer * T * kd;
     const float scale = 1.0f / sqrtf((float)s);
-    float *sc = c->scores + (size_t)ti * (size_t)c->n_ctx;
+    float *sc = c->scores + (size_t)ti * T;
     int total = j->n * cf->n_heads;
     for (int u = ti; u < total; u += nt) {
         int i = u / cf->n_heads, h = u % cf->n_heads;
         size_t np = (size_t)(j->pos0 + i) + 1;
         const float *q = c->q + (size_t)i * d + (size_t)h * s;
         float *o = c->xb2 + (size_t)i * d + (size_t)h * s;
-        const float *kh = kc + (size_t)(h / group) * s, *vh = vc + (size_t)(h / group) * s;
-        float mx = -INFINITY;
-        for (size_t t = 0; t < np; t++) {
-            const float *k = kh + t * kd;
-            float dot = 0.0f;
-            if (s % 16 == 0) {
-                /* 16 partial sums: one vector register, as the compiler cannot reorder a sum. */
-                float acc[16] = {0};
-                for (size_t e = 0; e < s; e += 16)
-                    for (int l = 0; l < 16; l++)
-                        acc[l] += q[e + (size_t)l] * k[e + (size_t)l];
-                for (int l = 0; l < 16; l++)
-                    dot += acc[l];
-            } else {
-                for (size_t e = 0; e < s; e++)
-                    dot += q[e] * k[e];
+        const float *kt = kc + (size_t)(h / group) * s * T, *vh = vc + (size_t)(h / group) * s;
+        /* Blocks of 64 positions stay in registers over the whole head dimension. The last block
+         * may read past np (stale or zero cache entries, and the cache has 64 floats of padding
+         * at its end); those lanes are never stored. */
+        for (size_t t0 = 0; t0 < np; t0 += 64) {
+            float acc[64] = {0};
+            for (size_t e = 0; e < s; e++) {
+                const float qe = q[e] * scale, *kr = kt + e * T + t0;
+                for (int l = 0; l < 64; l++)
+                    acc[l] += qe * kr[l];
             }
-            sc[t] = dot * scale;
-            mx = sc[t] > mx ? sc[t] : mx;
+            memcpy(sc + t0, acc, (np - t0 < 64 ? np - t0 : 64) * sizeof(float));
         }
+        /* Lane-wise maxima first: a plain max reduction would not vectorize. */
+        float m16[16], mx = -INFINITY;
+        size_t t1 = 0;
+        for (int l = 0; l < 16; l++)
+            m16[l] = -INFINITY;
+        for (; t1 + 16 <= np; t1 += 16)
+            for (int l = 0; l < 16; l++)
+                m16[l] = sc[t1 + (size_t)l] > m16[l] ? sc[t1 + (size_t)l] : m16[l];
+        for (; t1 < np; t1++)
+            mx = sc[t1] > mx ? sc[t1] : mx;
+        for (int l = 0; l < 16; l++)
+            mx = m16[l] > mx ? m16[l] : mx;
         for (size_t t = 0; t < np; t++)
             sc[t] = llm_exp_neg(sc[t] - mx);
         float sum = 0.0f;
         for (size_t t = 0; t < np; t++)
             sum += sc[t];
         float inv = 1.0f / sum;
-        for (size_t e = 0; e < s; e++)
-            o[e] = 0.0f;
-        for (size_t t = 0; t < np; t++) {
-            const float *v = vh + t * kd;
-            float w = sc[t] * inv;
+        if (s % 16 == 0) {
+            /* 16 output elements at a time in a vector, two accumulators to hide the latency. */
+            for (size_t e0 = 0; e0 < s; e0 += 16) {
+                llm_v16 a0 = {0}, a1 = {0}, x0, x1;
+                size_t t = 0;
+                for (; t + 2 <= np; t += 2) {
+                    memcpy(&x0, vh + t * kd + e0, sizeof x0);
+                    memcpy(&x1, vh + (t + 1) * kd + e0, sizeof x1);
+                    a0 += sc[t] * x0;
+                    a1 += sc[t + 1] * x1;
+                }
+                if (t < np) {
+                    memcpy(&x0, vh + t * kd + e0, sizeof x0);
+                    a0 += sc[t] * x0;
+                }
+                a0 = (a0 + a1) * inv;
+                memcpy(o + e0, &a0, sizeof a0);
+            }
+        } else {
             for (size_t e = 0; e < s; e++)
-                o[e] += w * v[e];
+                o[e] = 0.0f;
+            for (size_t t = 0; t < np; t++) {
+                const float *v = vh + t * kd;
+                float w = sc[t] * inv;
+                for (size_t e = 0; e < s; e++)
+                    o[e] += w * v[e];
+            }
         }
     }
 }
@@ -274,19 +309,23 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
     }
     for (int l = 0; l < cf->n_layers; l++) {
         const llm__layer_t *L = &m->layers[l];
-        float *kc = c->k_cache + ((size_t)l * (size_t)c->n_ctx + (size_t)c->pos) * kd;
+        size_t T = (size_t)c->n_ctx;
+        float *kc = c->k_cache + (size_t)l * T * kd;
         float *vc = c->v_cache + ((size_t)l * (size_t)c->n_ctx + (size_t)c->pos) * kd;
         for (int i = 0; i < n; i++)
             llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, cf->norm_eps);
         /* K and V go straight into the cache rows of their positions. */
         llm_mul(pool, &L->attn_q, d, d, c->xb, (size_t)n, c->q);
-        llm_mul(pool, &L->attn_k, kd, d, c->xb, (size_t)n, kc);
+        llm_mul(pool, &L->attn_k, kd, d, c->xb, (size_t)n, c->kb);
         llm_mul(pool, &L->attn_v, kd, d, c->xb, (size_t)n, vc);
         for (int i = 0; i < n; i++) {
             const float *cs = c->rcos + (size_t)i * hs, *sn = c->rsin + (size_t)i * hs;
             llm_rope(c->q + (size_t)i * d, cf->n_heads, s, cs, sn);
-            llm_rope(kc + (size_t)i * kd, cf->n_kv_heads, s, cs, sn);
+            llm_rope(c->kb + (size_t)i * kd, cf->n_kv_heads, s, cs, sn);
         }
+        for (int i = 0; i < n; i++)
+            for (size_t e = 0; e < kd; e++)
+                kc[e * T + (size_t)(c->pos + i)] = c->kb[(size_t)i * kd + e];
         /* Waking the pool costs more than a short attention (one token early in the context). */
         llm_attn_job_t aj = {c, l, n, c->pos};
         double work = (double)n * cf->n_heads * (double)(c->pos + n) * (double)s;
