@@ -32,7 +32,8 @@ static const char *const ENV_KEYS[] = {
     "PERSONA_LOGIN_MAX_FAILURES_ADDR", "PERSONA_LOGIN_WINDOW_S", "PERSONA_JOB_MAX_ATTEMPTS",
     "PERSONA_THUMBNAIL_SIZE", "PERSONA_LOG_LEVEL", "PERSONA_LOG_REQUESTS",
     "PERSONA_HTTP_TIMEOUT_S", "PERSONA_KEEPALIVE_TIMEOUT_S", "PERSONA_UPLOAD_QUEUE_KIB",
-    "PERSONAD_CONFIG"};
+    "PERSONA_TEXTGEN", "PERSONA_TEXTGEN_URL", "PERSONA_TEXTGEN_MODEL",
+    "PERSONA_TEXTGEN_FALLBACK_S", "PERSONAD_CONFIG"};
 
 static int clean_env(void **state)
 {
@@ -581,6 +582,43 @@ static void test_destroy(void **state)
     free(p);
 }
 
+/* The text generation keys: defaults, --textgen URL, the URL's environment variable (not
+ * PERSONA_TEXTGEN, which names the program in tests), and validation. */
+static void test_textgen(void **state)
+{
+    (void)state;
+    run_t r;
+    assert_int_equal(load(&r, NULL), 0);
+    assert_string_equal(r.cfg.textgen, "");
+    assert_string_equal(r.cfg.textgen_model, "");
+    assert_string_equal(r.cfg.textgen_base_model, "scratch-tiny");
+    assert_int_equal(r.cfg.textgen_train_steps, 300);
+    assert_int_equal(r.cfg.textgen_fallback_s, 60);
+    assert_int_equal(r.cfg.textgen_retry_min_ms, 1000);
+    assert_int_equal(r.cfg.textgen_retry_max_ms, 30000);
+    done(&r);
+    setenv("PERSONA_TEXTGEN", "/usr/bin/persona-textgen", 1);
+    setenv("PERSONA_TEXTGEN_FALLBACK_S", "3", 1);
+    assert_int_equal(load(&r, NULL), 0);
+    assert_string_equal(r.cfg.textgen, "");
+    assert_int_equal(r.cfg.textgen_fallback_s, 3);
+    done(&r);
+    setenv("PERSONA_TEXTGEN_URL", "http://127.0.0.1:8090", 1);
+    assert_int_equal(load(&r, NULL), 0);
+    assert_string_equal(r.cfg.textgen, "http://127.0.0.1:8090");
+    done(&r);
+    assert_int_equal(load(&r, "--textgen", "https://tg.example:9000/v1", "--textgen-model", "m1",
+                          NULL),
+                     0);
+    assert_string_equal(r.cfg.textgen, "https://tg.example:9000/v1");
+    assert_string_equal(r.cfg.textgen_model, "m1");
+    done(&r);
+    expect_error("textgen", "--textgen", "ftp://x");
+    expect_error("textgen_retry_max_ms", "--textgen-retry-min-ms", "500",
+                 "--textgen-retry-max-ms", "100");
+    expect_error("textgen_train_steps", "--textgen-train-steps", "0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup(test_file_errors, clean_env),
         cmocka_unit_test_setup(test_file_garbage, clean_env),
         cmocka_unit_test_setup(test_destroy, clean_env),
+        cmocka_unit_test_setup(test_textgen, clean_env),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
