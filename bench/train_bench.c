@@ -38,8 +38,8 @@ static int on_step(void *ud, const train_progress_t *p)
 /* A corpus of pseudo-words, deterministic, large enough for several windows. */
 static char *make_corpus(size_t bytes)
 {
-    static const char *syll[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "va",
-                                 "ch", "om", "el", "ur", "is", "an"};
+    static const char *syll[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po",
+                                 "de", "va", "ch", "om", "el", "ur", "is", "an"};
     char *s = malloc(bytes + 16);
     if (!s)
         return NULL;
@@ -83,9 +83,10 @@ int main(int argc, char **argv)
            "GFLOP/s", "s/step");
     int rc = 0;
     for (int i = 0; i < np; i++) {
-        int steps = !strcmp(presets[i], "large") ? 4 : !strcmp(presets[i], "base") ? 6
-                    : !strcmp(presets[i], "small")                                 ? 10
-                                                                                   : 20;
+        int steps = !strcmp(presets[i], "large")   ? 4
+                    : !strcmp(presets[i], "base")  ? 6
+                    : !strcmp(presets[i], "small") ? 10
+                                                   : 20;
         for (int thr = 1; thr <= 2; thr++) {
             train_params_t p;
             train_params_default(&p);

@@ -43,9 +43,11 @@ void train__rmsnorm_bwd(nn_pool_t *pool, const float *x, const float *w, const f
 /* Y = X W^T (+ Y when accumulate): X N x in, W out x in, Y N x out. */
 void train__matmul_fwd(nn_pool_t *pool, const float *X, const float *W, int N, int in, int out,
                        bool accumulate, float *Y);
-/* dX = dY W (+ dX when dx_accumulate; dX NULL skips it), dW += dY^T X. */
+/* dX = dY W (+ dX when dx_accumulate; dX NULL skips it), dW = dY^T X (+ dW when
+ * dw_accumulate). */
 void train__matmul_bwd(nn_pool_t *pool, const float *X, const float *W, const float *dY, int N,
-                       int in, int out, float *dX, bool dx_accumulate, float *dW);
+                       int in, int out, float *dX, bool dx_accumulate, float *dW,
+                       bool dw_accumulate);
 
 /* Rotary tables for positions [0, T): cs/sn are T x E/2, angle pos * base^(-2i/E). */
 void train__rope_table(int T, int E, float base, float *cs, float *sn);
@@ -77,9 +79,10 @@ void train__swiglu_bwd(nn_pool_t *pool, const float *g, const float *u, const fl
 double train__xent(nn_pool_t *pool, float *logits, const int32_t *targets, int N, int V,
                    float scale, float *losses);
 
-/* One AdamW update of n parameters (step counts from 1): decoupled decay wd * lr * p. */
-void train__adamw(nn_pool_t *pool, float *p, const float *g, float *m, float *v, size_t n,
-                  float lr, float beta1, float beta2, float eps, float wd, int step);
+/* One AdamW update of n parameters (step counts from 1) with gradient gscale * g (the clipping
+ * factor, folded in to save a pass): decoupled decay wd * lr * p. */
+void train__adamw(nn_pool_t *pool, float *p, const float *g, float gscale, float *m, float *v,
+                  size_t n, float lr, float beta1, float beta2, float eps, float wd, int step);
 /* Sum of squares of n values in double, in a fixed order. */
 double train__sumsq(nn_pool_t *pool, const float *x, size_t n);
 void train__scale(nn_pool_t *pool, float *x, size_t n, float s);
@@ -100,7 +103,7 @@ typedef struct {
 
 typedef struct {
     llm_config_t c;
-    int B, T; /* batch sequences and positions the activations were sized for */
+    int B, T;        /* batch sequences and positions the activations were sized for */
     nn_pool_t *pool; /* borrowed */
 
     train__tensor_t *tensors;
@@ -111,7 +114,7 @@ typedef struct {
     float *w, *g, *m, *v; /* weights, gradients, AdamW moments (m, v NULL until needed) */
 
     /* saved activations, per layer l: */
-    float *resid;      /* (L+1) x N x D: input of layer l; resid[L] the last output */
+    float *resid; /* (L+1) x N x D: input of layer l; resid[L] the last output */
     float *xn1, *rstd1, *q, *k, *v_act, *att, *ao, *xmid, *xn2, *rstd2, *gate, *up, *hh;
     float *xnf, *rstdf, *logits, *losses;
     /* backward scratch */
@@ -128,7 +131,7 @@ void train__model_destroy(train__model_t *mdl);
  * 1/sqrt(2L), norms 1. */
 void train__model_init_weights(train__model_t *mdl, uint64_t seed);
 /* Forward over nb <= B sequences of T tokens (ids, targets: nb*T); returns the mean loss. When
- * backward, gradients are accumulated into g (callers zero g first). */
+ * backward, the gradients of this batch are written into g (overwritten, no zeroing needed). */
 double train__model_step(train__model_t *mdl, const int32_t *ids, const int32_t *targets, int nb,
                          bool backward);
 /* Matrix FLOPs (6 x matrix params x tokens) plus attention (12 x D x L per (t, s <= t) pair) of

@@ -64,7 +64,8 @@ int train__model_init(train__model_t *mdl, const llm_config_t *c, int B, int T, 
     mdl->B = B;
     mdl->T = T;
     mdl->pool = pool;
-    size_t V = (size_t)c->n_vocab, D = (size_t)c->dim, F = (size_t)c->ffn_dim, L = (size_t)c->n_layers;
+    size_t V = (size_t)c->n_vocab, D = (size_t)c->dim, F = (size_t)c->ffn_dim,
+           L = (size_t)c->n_layers;
     size_t E = D / (size_t)c->n_heads, KD = E * (size_t)c->n_kv_heads, N = (size_t)B * T;
 
     mdl->tensors = xcalloc(4 + 9 * L, sizeof *mdl->tensors);
@@ -139,12 +140,13 @@ int train__model_init(train__model_t *mdl, const llm_config_t *c, int B, int T, 
 
 void train__model_destroy(train__model_t *mdl)
 {
-    float **bufs[] = {&mdl->w,    &mdl->g,     &mdl->m,   &mdl->v,     &mdl->resid, &mdl->xn1,
-                      &mdl->rstd1, &mdl->q,    &mdl->k,   &mdl->v_act, &mdl->att,   &mdl->ao,
-                      &mdl->xmid, &mdl->xn2,   &mdl->rstd2, &mdl->gate, &mdl->up,   &mdl->hh,
-                      &mdl->xnf,  &mdl->rstdf, &mdl->logits, &mdl->losses, &mdl->dres,
-                      &mdl->dxn,  &mdl->dq,    &mdl->dk,  &mdl->dv,    &mdl->dao,   &mdl->dg,
-                      &mdl->du,   &mdl->dhh,   &mdl->cs,  &mdl->sn,    &mdl->attn_scratch};
+    float **bufs[] = {&mdl->w,      &mdl->g,      &mdl->m,    &mdl->v,           &mdl->resid,
+                      &mdl->xn1,    &mdl->rstd1,  &mdl->q,    &mdl->k,           &mdl->v_act,
+                      &mdl->att,    &mdl->ao,     &mdl->xmid, &mdl->xn2,         &mdl->rstd2,
+                      &mdl->gate,   &mdl->up,     &mdl->hh,   &mdl->xnf,         &mdl->rstdf,
+                      &mdl->logits, &mdl->losses, &mdl->dres, &mdl->dxn,         &mdl->dq,
+                      &mdl->dk,     &mdl->dv,     &mdl->dao,  &mdl->dg,          &mdl->du,
+                      &mdl->dhh,    &mdl->cs,     &mdl->sn,   &mdl->attn_scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -154,12 +156,14 @@ void train__model_destroy(train__model_t *mdl)
     mdl->n_tensors = 0;
 }
 
-static float rng_normal(uint64_t *s)
+/* Box-Muller on two 53-bit uniforms in (0, 1]: a pair of normals per draw. */
+static void rng_normal2(uint64_t *s, float out[2])
 {
-    /* Box-Muller on two 53-bit uniforms in (0, 1] */
     double u1 = ((double)(train__rng_next(s) >> 11) + 1.0) * 0x1.0p-53;
     double u2 = (double)(train__rng_next(s) >> 11) * 0x1.0p-53;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
+    out[0] = (float)(r * cos(a));
+    out[1] = (float)(r * sin(a));
 }
 
 void train__model_init_weights(train__model_t *mdl, uint64_t seed)
@@ -177,8 +181,13 @@ void train__model_init_weights(train__model_t *mdl, uint64_t seed)
         }
         bool resid = strstr(t->name, "attn_output") || strstr(t->name, "ffn_down");
         float std = resid ? resid_std : 0.02f;
-        for (size_t j = 0; j < n; j++)
-            p[j] = std * rng_normal(&s);
+        for (size_t j = 0; j < n; j += 2) {
+            float z[2];
+            rng_normal2(&s, z);
+            p[j] = std * z[0];
+            if (j + 1 < n)
+                p[j + 1] = std * z[1];
+        }
     }
 }
 
@@ -240,10 +249,17 @@ double train__model_step(train__model_t *mdl, const int32_t *ids, const int32_t 
     if (!backward)
         return loss;
 
-    /* ---- backward (gradients accumulate into g) ---- */
+    /* ---- backward: every matrix gradient is written once (beta 0), so only the sums — the
+     * norms and an untied embedding — are zeroed; a tied embedding gets the head's gradient
+     * first and the lookups' on top ---- */
     float *dres = mdl->dres, *dxn = mdl->dxn;
+    for (int i = 0; i < mdl->n_tensors; i++) {
+        const train__tensor_t *t = &mdl->tensors[i];
+        if (!t->matrix || (t->off == mdl->off_embd && !c->tied_output))
+            memset(gr + t->off, 0, t->rows * t->cols * sizeof(float));
+    }
     train__matmul_bwd(pool, mdl->xnf, w + mdl->off_out, mdl->logits, N, D, V, dxn, false,
-                      gr + mdl->off_out);
+                      gr + mdl->off_out, false);
     memset(dres, 0, sizeof(float) * (size_t)N * D);
     train__rmsnorm_bwd(pool, xL, w + mdl->off_out_norm, mdl->rstdf, dxn, N, D, dres,
                        gr + mdl->off_out_norm);
@@ -259,23 +275,23 @@ double train__model_step(train__model_t *mdl, const int32_t *ids, const int32_t 
         float *hh = mdl->hh + (size_t)l * NB * F;
 
         /* x_out = xmid + hh Wd^T */
-        train__matmul_bwd(pool, hh, w + ly->wd, dres, N, F, D, mdl->dhh, false, gr + ly->wd);
+        train__matmul_bwd(pool, hh, w + ly->wd, dres, N, F, D, mdl->dhh, false, gr + ly->wd, false);
         train__swiglu_bwd(pool, gate, up, mdl->dhh, (size_t)N * F, mdl->dg, mdl->du);
-        train__matmul_bwd(pool, xn2, w + ly->wg, mdl->dg, N, D, F, dxn, false, gr + ly->wg);
-        train__matmul_bwd(pool, xn2, w + ly->wu, mdl->du, N, D, F, dxn, true, gr + ly->wu);
+        train__matmul_bwd(pool, xn2, w + ly->wg, mdl->dg, N, D, F, dxn, false, gr + ly->wg, false);
+        train__matmul_bwd(pool, xn2, w + ly->wu, mdl->du, N, D, F, dxn, true, gr + ly->wu, false);
         train__rmsnorm_bwd(pool, xmid, w + ly->ffn_norm, mdl->rstd2 + (size_t)l * NB, dxn, N, D,
                            dres, gr + ly->ffn_norm);
         /* xmid = x + ao Wo^T */
-        train__matmul_bwd(pool, ao, w + ly->wo, dres, N, D, D, mdl->dao, false, gr + ly->wo);
+        train__matmul_bwd(pool, ao, w + ly->wo, dres, N, D, D, mdl->dao, false, gr + ly->wo, false);
         train__attn_bwd(pool, q, k, v, att, mdl->dao, nb, T, H, G, E, mdl->dq, mdl->dk, mdl->dv,
                         mdl->attn_scratch);
         train__rope(mdl->dq, N, T, H, E, mdl->cs, mdl->sn, true);
         train__rope(mdl->dk, N, T, G, E, mdl->cs, mdl->sn, true);
-        train__matmul_bwd(pool, xn1, w + ly->wq, mdl->dq, N, D, D, dxn, false, gr + ly->wq);
-        train__matmul_bwd(pool, xn1, w + ly->wk, mdl->dk, N, D, KD, dxn, true, gr + ly->wk);
-        train__matmul_bwd(pool, xn1, w + ly->wv, mdl->dv, N, D, KD, dxn, true, gr + ly->wv);
-        train__rmsnorm_bwd(pool, x, w + ly->attn_norm, mdl->rstd1 + (size_t)l * NB, dxn, N, D,
-                           dres, gr + ly->attn_norm);
+        train__matmul_bwd(pool, xn1, w + ly->wq, mdl->dq, N, D, D, dxn, false, gr + ly->wq, false);
+        train__matmul_bwd(pool, xn1, w + ly->wk, mdl->dk, N, D, KD, dxn, true, gr + ly->wk, false);
+        train__matmul_bwd(pool, xn1, w + ly->wv, mdl->dv, N, D, KD, dxn, true, gr + ly->wv, false);
+        train__rmsnorm_bwd(pool, x, w + ly->attn_norm, mdl->rstd1 + (size_t)l * NB, dxn, N, D, dres,
+                           gr + ly->attn_norm);
     }
     train__embed_bwd(gr + mdl->off_embd, ids, N, D, dres);
     return loss;

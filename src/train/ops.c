@@ -161,12 +161,14 @@ void train__matmul_fwd(nn_pool_t *pool, const float *X, const float *W, int N, i
 }
 
 void train__matmul_bwd(nn_pool_t *pool, const float *X, const float *W, const float *dY, int N,
-                       int in, int out, float *dX, bool dx_accumulate, float *dW)
+                       int in, int out, float *dX, bool dx_accumulate, float *dW,
+                       bool dw_accumulate)
 {
     if (dX)
         nn_sgemm(pool, false, false, N, in, out, 1.0f, dY, out, W, in, dx_accumulate ? 1.0f : 0.0f,
                  dX, in);
-    nn_sgemm(pool, true, false, out, in, N, 1.0f, dY, out, X, in, 1.0f, dW, in);
+    nn_sgemm(pool, true, false, out, in, N, 1.0f, dY, out, X, in, dw_accumulate ? 1.0f : 0.0f, dW,
+             in);
 }
 
 /* ==== rope ==== */
@@ -293,8 +295,8 @@ static void attn_bwd_task(const attn_ctx_t *c, int b, int g, float *dS)
         const float *qb = c->q + (size_t)b * T * D + (size_t)h * E;
         float *dqb = c->dq + (size_t)b * T * D + (size_t)h * E;
         float beta = hh == 0 ? 0.0f : 1.0f; /* the group's first head initializes dk, dv */
-        nn_sgemm(NULL, false, true, T, T, E, 1.0f, dob, D, vb, KD, 0.0f, dS, T);   /* dP */
-        nn_sgemm(NULL, true, false, T, E, T, 1.0f, P, T, dob, D, beta, dvb, KD);  /* dV */
+        nn_sgemm(NULL, false, true, T, T, E, 1.0f, dob, D, vb, KD, 0.0f, dS, T); /* dP */
+        nn_sgemm(NULL, true, false, T, E, T, 1.0f, P, T, dob, D, beta, dvb, KD); /* dV */
         softmax_bwd(P, dS, T, scale);
         nn_sgemm(NULL, false, false, T, E, T, 1.0f, dS, T, kb, KD, 0.0f, dqb, D); /* dQ */
         nn_sgemm(NULL, true, false, T, E, T, 1.0f, dS, T, qb, D, beta, dkb, KD);  /* dK */
@@ -325,8 +327,18 @@ static void attn_dispatch(nn_pool_t *pool, attn_ctx_t *c)
 void train__attn_fwd(nn_pool_t *pool, const float *q, const float *k, const float *v, int B, int T,
                      int H, int G, int E, float *att, float *out, float *scratch)
 {
-    attn_ctx_t c = {.q = q, .k = k, .v = v, .att_out = att, .out = out, .scratch = scratch,
-                    .B = B, .T = T, .H = H, .G = G, .E = E, .backward = false};
+    attn_ctx_t c = {.q = q,
+                    .k = k,
+                    .v = v,
+                    .att_out = att,
+                    .out = out,
+                    .scratch = scratch,
+                    .B = B,
+                    .T = T,
+                    .H = H,
+                    .G = G,
+                    .E = E,
+                    .backward = false};
     attn_dispatch(pool, &c);
 }
 
@@ -334,8 +346,21 @@ void train__attn_bwd(nn_pool_t *pool, const float *q, const float *k, const floa
                      const float *att, const float *dout, int B, int T, int H, int G, int E,
                      float *dq, float *dk, float *dv, float *scratch)
 {
-    attn_ctx_t c = {.q = q, .k = k, .v = v, .att = att, .dout = dout, .dq = dq, .dk = dk, .dv = dv,
-                    .scratch = scratch, .B = B, .T = T, .H = H, .G = G, .E = E, .backward = true};
+    attn_ctx_t c = {.q = q,
+                    .k = k,
+                    .v = v,
+                    .att = att,
+                    .dout = dout,
+                    .dq = dq,
+                    .dk = dk,
+                    .dv = dv,
+                    .scratch = scratch,
+                    .B = B,
+                    .T = T,
+                    .H = H,
+                    .G = G,
+                    .E = E,
+                    .backward = true};
     attn_dispatch(pool, &c);
 }
 
@@ -426,7 +451,7 @@ double train__xent(nn_pool_t *pool, float *logits, const int32_t *targets, int N
 typedef struct {
     float *p, *m, *v, *x;
     const float *g;
-    float lr, b1, b2, eps, wd, c1, c2, s;
+    float lr, b1, b2, eps, wd, c1, c2, s, gs;
     double *partial;
     size_t chunk;
 } adam_ctx_t;
@@ -437,7 +462,7 @@ TRAIN__HOT static void adam_range(void *vc, size_t i0, size_t i1)
     float *restrict p = c->p, *restrict m = c->m, *restrict v = c->v;
     const float *restrict g = c->g;
     for (size_t i = i0; i < i1; i++) {
-        float gi = g[i];
+        float gi = g[i] * c->gs;
         m[i] = c->b1 * m[i] + (1.0f - c->b1) * gi;
         v[i] = c->b2 * v[i] + (1.0f - c->b2) * gi * gi;
         float mh = m[i] * c->c1, vh = v[i] * c->c2;
@@ -445,11 +470,19 @@ TRAIN__HOT static void adam_range(void *vc, size_t i0, size_t i1)
     }
 }
 
-void train__adamw(nn_pool_t *pool, float *p, const float *g, float *m, float *v, size_t n,
-                  float lr, float beta1, float beta2, float eps, float wd, int step)
+void train__adamw(nn_pool_t *pool, float *p, const float *g, float gscale, float *m, float *v,
+                  size_t n, float lr, float beta1, float beta2, float eps, float wd, int step)
 {
-    adam_ctx_t c = {.p = p, .m = m, .v = v, .g = g, .lr = lr, .b1 = beta1, .b2 = beta2,
-                    .eps = eps, .wd = wd};
+    adam_ctx_t c = {.p = p,
+                    .m = m,
+                    .v = v,
+                    .g = g,
+                    .lr = lr,
+                    .b1 = beta1,
+                    .b2 = beta2,
+                    .eps = eps,
+                    .wd = wd,
+                    .gs = gscale};
     c.c1 = (float)(1.0 / (1.0 - pow(beta1, step)));
     c.c2 = (float)(1.0 / (1.0 - pow(beta2, step)));
     train__parallel(pool, n, adam_range, &c);

@@ -31,10 +31,8 @@ typedef struct {
 
 static const preset_t PRESETS[] = {
     {"micro", 64, 2, 2, 192, 128}, /* tests and quick experiments */
-    {"tiny", 128, 4, 4, 384, 256},
-    {"small", 256, 6, 8, 768, 256},
-    {"base", 384, 8, 6, 1024, 512},
-    {"large", 640, 10, 10, 1728, 512},
+    {"tiny", 128, 4, 4, 384, 256},  {"small", 256, 6, 8, 768, 256},
+    {"base", 384, 8, 6, 1024, 512}, {"large", 640, 10, 10, 1728, 512},
 };
 static const char *const PRESET_NAMES[] = {"micro", "tiny", "small", "base", "large", NULL};
 
@@ -44,9 +42,15 @@ int train_preset(const char *name, int n_vocab, llm_config_t *out)
         if (strcmp(PRESETS[i].name, name) != 0)
             continue;
         const preset_t *p = &PRESETS[i];
-        *out = (llm_config_t){.n_vocab = n_vocab, .n_ctx = p->ctx, .dim = p->dim,
-                              .n_layers = p->layers, .n_heads = p->heads, .n_kv_heads = p->heads,
-                              .ffn_dim = p->ffn, .rope_base = 10000.0f, .norm_eps = 1e-5f,
+        *out = (llm_config_t){.n_vocab = n_vocab,
+                              .n_ctx = p->ctx,
+                              .dim = p->dim,
+                              .n_layers = p->layers,
+                              .n_heads = p->heads,
+                              .n_kv_heads = p->heads,
+                              .ffn_dim = p->ffn,
+                              .rope_base = 10000.0f,
+                              .norm_eps = 1e-5f,
                               .tied_output = false};
         return 0;
     }
@@ -165,10 +169,10 @@ static int check_params(const train_params_t *p, char *err, size_t errlen)
 typedef struct {
     int32_t *stream; /* BOS doc EOS BOS doc EOS ... */
     size_t n_stream;
-    size_t *starts; /* window starts: seq_len + 1 tokens each */
+    size_t *starts;                    /* window starts: seq_len + 1 tokens each */
     size_t n_windows, n_train, n_eval; /* starts[0..n_train) train, then eval */
-    int32_t *ids, *tgt; /* B x T batch buffers */
-    uint32_t *perm;     /* the current epoch's order of train windows */
+    int32_t *ids, *tgt;                /* B x T batch buffers */
+    uint32_t *perm;                    /* the current epoch's order of train windows */
     int64_t perm_epoch;
 } data_t;
 
@@ -352,11 +356,11 @@ static uint64_t run_hash(const train_params_t *p, const llm_config_t *c, float l
                          int T, int threads, const data_t *d)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    int ci[] = {c->n_vocab, c->n_ctx, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->ffn_dim,
-                c->tied_output};
+    int ci[] = {c->n_vocab, c->n_ctx,      c->dim,     c->n_layers,
+                c->n_heads, c->n_kv_heads, c->ffn_dim, c->tied_output};
     h = fnv(h, ci, sizeof ci);
-    float cf[] = {c->rope_base, c->norm_eps, lr, p->min_lr_ratio, p->weight_decay, p->beta1,
-                  p->beta2, p->adam_eps, p->grad_clip};
+    float cf[] = {c->rope_base, c->norm_eps, lr,          p->min_lr_ratio, p->weight_decay,
+                  p->beta1,     p->beta2,    p->adam_eps, p->grad_clip};
     h = fnv(h, cf, sizeof cf);
     int pi[] = {p->steps, p->batch_size, T, warmup, threads};
     h = fnv(h, pi, sizeof pi);
@@ -601,8 +605,7 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
         int64_t ck_hash = -1;
         llm_config_t cc;
         if (!gguf_get_u32(ck, "train.version", &ver) || ver != CKPT_VERSION)
-            FAIL("checkpoint %s: not a training checkpoint of version %d", ckpt_path,
-                 CKPT_VERSION);
+            FAIL("checkpoint %s: not a training checkpoint of version %d", ckpt_path, CKPT_VERSION);
         if (!gguf_get_u32(ck, "train.step", &st) || st > (uint32_t)p->steps)
             FAIL("checkpoint %s: bad step", ckpt_path);
         if (!gguf_get_i64(ck, "train.run_hash", &ck_hash) || (uint64_t)ck_hash != hash)
@@ -637,21 +640,21 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
     for (int step = step0; step < p->steps; step++) {
         int64_t t0 = core_mono_ns();
         data_batch(&d, p->seed, step, B, T);
-        memset(mdl.g, 0, mdl.n_params * sizeof(float));
         double loss = train__model_step(&mdl, d.ids, d.tgt, B, true);
         if (!isfinite(loss))
             FAIL("the loss diverged at step %d (lr %g too high?)", step + 1, (double)lr);
+        float gscale = 1.0f;
         if (p->grad_clip > 0) {
             double norm = sqrt(train__sumsq(pool, mdl.g, mdl.n_params));
             if (norm > p->grad_clip)
-                train__scale(pool, mdl.g, mdl.n_params, (float)(p->grad_clip / norm));
+                gscale = (float)(p->grad_clip / norm);
         }
         float lr_t = lr_at(p, lr, warmup, step);
         /* decay on matrices only: run AdamW tensor by tensor */
         for (int i = 0; i < mdl.n_tensors; i++) {
             const train__tensor_t *t = &mdl.tensors[i];
-            train__adamw(pool, mdl.w + t->off, mdl.g + t->off, mdl.m + t->off, mdl.v + t->off,
-                         t->rows * t->cols, lr_t, p->beta1, p->beta2, p->adam_eps,
+            train__adamw(pool, mdl.w + t->off, mdl.g + t->off, gscale, mdl.m + t->off,
+                         mdl.v + t->off, t->rows * t->cols, lr_t, p->beta1, p->beta2, p->adam_eps,
                          t->matrix ? p->weight_decay : 0.0f, step + 1);
         }
         train_s += (double)(core_mono_ns() - t0) / 1e9;
@@ -661,8 +664,11 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
         if ((p->eval_every > 0 && done % p->eval_every == 0) || done == p->steps)
             eval = eval_loss(&mdl, &d, B, T);
         if (progress) {
-            train_progress_t pr = {.step = done, .steps = p->steps, .train_loss = (float)loss,
-                                   .eval_loss = (float)eval, .lr = lr_t};
+            train_progress_t pr = {.step = done,
+                                   .steps = p->steps,
+                                   .train_loss = (float)loss,
+                                   .eval_loss = (float)eval,
+                                   .lr = lr_t};
             pr.tokens_per_s = steps_run * (double)B * T / train_s;
             pr.gflops = steps_run * step_flops / train_s / 1e9;
             pr.eta_s = (p->steps - done) * train_s / steps_run;

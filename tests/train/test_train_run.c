@@ -149,7 +149,7 @@ static void test_overfit_and_generate(void **state)
     train_params_t p;
     micro_params(&p, 300);
     p.vocab_size = 400; /* near word-level on this corpus: each sentence fits in one window */
-    p.lr = 3e-3f;
+    p.lr = 5e-3f;
     p.eval_fraction = 0; /* every window is trained on: the model must learn all of it */
     p.eval_every = 100;
     p.weight_decay = 0;
@@ -163,10 +163,11 @@ static void test_overfit_and_generate(void **state)
     assert_int_equal(w.calls, 300);
     assert_true(w.monotonic && w.rates_ok && w.eval_nan_before);
     assert_true(w.first_lr < w.peak_lr); /* warmup */
-    assert_true(w.first_loss > 4.0f);   /* ~ln(300) at the start */
+    assert_true(w.first_loss > 4.0f);    /* ~ln(300) at the start */
     print_message("overfit: loss %.3f -> %.4f, eval %.4f, %.1f s, %.2f GFLOP/s\n",
-                  (double)w.first_loss, (double)res.train_loss, (double)res.eval_loss,
-                  res.seconds, res.gflops);
+                  (double)w.first_loss, (double)res.train_loss, (double)res.eval_loss, res.seconds,
+                  res.gflops);
+    /* the floor is ln(3)/32 = 0.034: at position 0 (BOS) any of the 3 sentences may follow */
     assert_true(res.train_loss < 0.05f);
     assert_int_equal(res.steps_done, 300);
     assert_true(res.params > 50000);
@@ -180,15 +181,16 @@ static void test_overfit_and_generate(void **state)
     for (size_t i = 0; i < gguf_tensor_count(g); i++) {
         const char *name = gguf_tensor(g, i)->name;
         assert_true(strncmp(name, "blk.", 4) == 0 || strcmp(name, "token_embd.weight") == 0 ||
-                    strcmp(name, "output_norm.weight") == 0 ||
-                    strcmp(name, "output.weight") == 0);
+                    strcmp(name, "output_norm.weight") == 0 || strcmp(name, "output.weight") == 0);
         assert_int_equal(gguf_tensor(g, i)->type, NN_F32);
     }
     assert_int_equal(gguf_tensor_count(g), 1 + 2 * 9 + 2);
     const char *s;
     size_t sl;
-    assert_true(gguf_get_str(g, "general.name", &s, &sl) && sl == 12 && !memcmp(s, "test-persona", 12));
-    assert_true(gguf_get_str(g, "general.architecture", &s, &sl) && sl == 5 && !memcmp(s, "llama", 5));
+    assert_true(gguf_get_str(g, "general.name", &s, &sl) && sl == 12 &&
+                !memcmp(s, "test-persona", 12));
+    assert_true(gguf_get_str(g, "general.architecture", &s, &sl) && sl == 5 &&
+                !memcmp(s, "llama", 5));
     assert_true(gguf_find_key(g, "tokenizer.chat_template") >= 0);
     assert_true(gguf_find_key(g, "train.step") < 0);
     gguf_close(&g);
@@ -426,12 +428,10 @@ static void test_bad_params(void **state)
 
     /* NULL arguments */
     char err[128];
-    assert_int_equal(train_run(NULL, CORPUS, corpus_lens, N_CORPUS, "x", NULL, NULL, NULL, err,
-                               sizeof err),
-                     -1);
-    assert_int_equal(train_run(&p, CORPUS, corpus_lens, N_CORPUS, NULL, NULL, NULL, NULL, err,
-                               sizeof err),
-                     -1);
+    assert_int_equal(
+        train_run(NULL, CORPUS, corpus_lens, N_CORPUS, "x", NULL, NULL, NULL, err, sizeof err), -1);
+    assert_int_equal(
+        train_run(&p, CORPUS, corpus_lens, N_CORPUS, NULL, NULL, NULL, NULL, err, sizeof err), -1);
 
     /* presets */
     llm_config_t c;
@@ -457,10 +457,8 @@ int main(void)
         corpus_lens[i] = strlen(CORPUS[i]);
     (void)SANITIZED;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_params),
-        cmocka_unit_test(test_same_seed_same_file),
-        cmocka_unit_test(test_cancel_resume),
-        cmocka_unit_test(test_continue_from_f16),
+        cmocka_unit_test(test_bad_params),           cmocka_unit_test(test_same_seed_same_file),
+        cmocka_unit_test(test_cancel_resume),        cmocka_unit_test(test_continue_from_f16),
         cmocka_unit_test(test_overfit_and_generate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
