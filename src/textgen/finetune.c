@@ -393,6 +393,7 @@ static void run_job(tg_ft_t *ft, tg_job_t *j)
     final = xasprintf("%s/%s.gguf", srv->cfg.models_dir, j->fine_tuned_model);
     pthread_mutex_lock(&ft->mu);
     j->steps = p.steps;
+    j->step = 0; /* until train_run reports: a resumed run reports from its checkpoint's step */
     pthread_mutex_unlock(&ft->mu);
 
     run_ctx_t ctx = {ft, j};

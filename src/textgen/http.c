@@ -435,10 +435,8 @@ static int on_http(tg_server_t *s, struct lws *wsi, tg_pss_t *pss, const char *u
         early_error(r, 405, "method_not_allowed", "This path does not support this method.");
         return 0;
     }
-    if (!strcmp(r->method, "POST") && !r->has_length) {
-        early_error(r, 411, "length_required", "A request body needs a Content-Length header.");
-        return 0;
-    }
+    /* A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3):
+     * a POST to cancel a job often comes that way. */
     if (r->content_length > s->cfg.max_body_bytes) {
         char msg[128];
         snprintf(msg, sizeof msg, "The body is larger than this server's limit of %llu bytes.",

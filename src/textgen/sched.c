@@ -174,7 +174,10 @@ static bool step(tg_sched_t *s, tg_gen_job_t *j)
     }
     if (len > 0) {
         if (j->req.stream)
-            send_chunk(j, json_pack("{s:o}", "content", text_value(text, len)), NULL, false);
+            send_chunk(j,
+                       j->req.chat ? json_pack("{s:o}", "content", text_value(text, len))
+                                   : text_value(text, len),
+                       NULL, false);
         else
             core_buf_append(&j->text, text, len);
     }

@@ -66,6 +66,7 @@ j=json.load(open(sys.argv[1]))
 v=eval(sys.argv[2])
 print("" if v is None else (json.dumps(v) if isinstance(v,(dict,list,bool)) else v))' "$TMP/body" "$1"
 }
+section() { echo "# $* (at $(($(date +%s) - T0)) s)"; }
 finish() {
     stop_tg
     local reports
@@ -107,7 +108,7 @@ with open(sys.argv[2], "w") as f:
     f.write(json.dumps({"text": " ".join(paras)}) + "\n")
 EOF
 
-echo "# the command line"
+section "the command line"
 "$TG" --help >/dev/null; check "--help: 0" test $? = 0
 for c in serve train generate quantize tokenize; do
     "$TG" $c --help >"$TMP/help" 2>&1
@@ -123,7 +124,7 @@ check "train --steps abc: 2" test $? = 2
 "$TG" generate --model "$TMP/none.gguf" --prompt hi >/dev/null 2>&1; check "generate, no such model: 1" test $? = 1
 set -e
 
-echo "# train a tiny model ($STEPS steps)"
+section "train a tiny model ($STEPS steps)"
 t=$(date +%s.%N)
 "$TG" train --data "$TMP/corpus.txt" --out "$MODELS/tiny.gguf" --preset tiny --steps "$STEPS" \
     --batch 8 --seq 64 --vocab 300 --seed 1 2>"$TMP/train.err"
@@ -147,7 +148,7 @@ set -e
 "$TG" generate --model "$MODELS/tiny-q8.gguf" --chat "Tell me" --max-tokens 10 --temperature 0 >"$TMP/gen3" 2>/dev/null
 check "generate --chat from the q8_0 model: 0" test $? = 0
 
-echo "# the service"
+section "the service"
 start_tg
 api GET /health
 check "health: 200 ok" test "$STATUS:$(jget 'j["status"]')" = "200:ok"
@@ -212,7 +213,7 @@ curl -sN -o "$TMP/sse2" -H "Authorization: Bearer $KEY" "$URL/v1/completions" \
     -d '{"model":"tiny","prompt":"The keeper","max_tokens":8,"temperature":0,"stream":true}'
 python3 "$TMP/sse.py" "$TMP/sse2" completion >/dev/null && ok "completion stream: SSE framing" || bad "completion stream: SSE framing"
 
-echo "# errors"
+section "errors"
 api POST /v1/chat/completions -d '{"model":"nope","messages":[{"role":"user","content":"x"}]}'
 check "unknown model: 404 model_not_found" test "$STATUS:$(jget 'j["error"]["code"]')" = 404:model_not_found
 api POST /v1/chat/completions -d '{"model":"../tiny","messages":[{"role":"user","content":"x"}]}'
@@ -234,7 +235,7 @@ head -c $((17 << 20)) /dev/zero >"$TMP/big"
 api POST /v1/files --data-binary @"$TMP/big" -H 'Content-Type: application/jsonl'
 check "body over the limit: 413" test "$STATUS" = 413
 
-echo "# files"
+section "files"
 api POST /v1/files -F purpose=fine-tune -F "file=@$TMP/data.jsonl"
 check "multipart upload: 200" test "$STATUS" = 200
 FILE1=$(jget 'j["id"]')
@@ -248,16 +249,16 @@ api GET /v1/files/file-nope
 check "unknown file: 404" test "$STATUS" = 404
 printf '{"text":"ok"}\n{"text":"ok"\n' >"$TMP/bad.jsonl"
 api POST /v1/files -F purpose=fine-tune -F "file=@$TMP/bad.jsonl"
-check "bad JSONL: 400 naming line 2" test "$STATUS:$(jget '"line 2" in j["error"]["message"]')" = 400:True
+check "bad JSONL: 400 naming line 2" test "$STATUS:$(jget '"line 2" in j["error"]["message"]')" = 400:true
 printf '{"text":"ok"}\n{"question":"?"}\n' >"$TMP/bad2.jsonl"
 api POST "/v1/files?purpose=fine-tune" --data-binary @"$TMP/bad2.jsonl" -H 'Content-Type: application/x-ndjson'
 check "a line without messages/prompt/text: 400" test "$STATUS" = 400
 api POST /v1/files -F purpose=assistants -F "file=@$TMP/data.jsonl"
 check "wrong purpose: 400" test "$STATUS" = 400
 
-echo "# fine-tuning"
+section "fine-tuning"
 api POST /v1/fine_tuning/jobs -d "{\"training_file\":\"$FILE1\",\"model\":\"scratch-tiny\",\"suffix\":\"e2e\",\"seed\":3,\"hyperparameters\":{\"steps\":$FT_STEPS,\"batch_size\":4}}"
-check "job: 200 queued or running" test "$STATUS:$(jget 'j["status"] in ("queued","running")')" = 200:True
+check "job: 200 queued or running" test "$STATUS:$(jget 'j["status"] in ("queued","running")')" = 200:true
 JOB1=$(jget 'j["id"]')
 api POST /v1/fine_tuning/jobs -d '{"training_file":"file-nope","model":"scratch-tiny"}'
 check "job on an unknown file: 404" test "$STATUS" = 404
@@ -277,9 +278,9 @@ done
 check "job from scratch succeeded ($(jget 'j["error"]'))" test "$st" = succeeded
 check "job: fine_tuned_model, steps, losses, tokens" test "$(jget 'j["fine_tuned_model"]+" "+str(j["step"]==j["steps"]=='$FT_STEPS')+" "+str(j["train_loss"]>0 and j["trained_tokens"]>0 and j["finished_at"]>=j["created_at"])')" = "ft-scratch-tiny-e2e True True"
 api GET /v1/models
-check "the fine-tuned model is listed" test "$(jget '"ft-scratch-tiny-e2e" in [m["id"] for m in j["data"]]')" = True
+check "the fine-tuned model is listed" test "$(jget '"ft-scratch-tiny-e2e" in [m["id"] for m in j["data"]]')" = true
 api POST /v1/chat/completions -d '{"model":"ft-scratch-tiny-e2e","messages":[{"role":"user","content":"Tell me about the keeper."}],"max_tokens":12}'
-check "the fine-tuned model answers" test "$STATUS:$(jget 'j["usage"]["completion_tokens"]>0')" = 200:True
+check "the fine-tuned model answers" test "$STATUS:$(jget 'j["usage"]["completion_tokens"]>0')" = 200:true
 
 api POST /v1/fine_tuning/jobs -d "{\"training_file\":\"$FILE2\",\"model\":\"tiny\",\"hyperparameters\":{\"steps\":100000}}"
 JOB2=$(jget 'j["id"]')
@@ -305,7 +306,7 @@ check "cancel an unknown job: 404" test "$STATUS" = 404
 api GET /v1/fine_tuning/jobs
 check "job list, newest first" test "$(jget '[x["id"] for x in j["data"]]')" = "[\"$JOB2\", \"$JOB1\"]"
 
-echo "# concurrent streams"
+section "concurrent streams"
 cat >"$TMP/conc.py" <<'EOF'
 import http.client, json, sys, threading, time
 host, port, key, n, max_tokens = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -340,17 +341,46 @@ print(json.dumps(res))
 EOF
 hp=${URL#http://}
 python3 "$TMP/conc.py" "${hp%:*}" "${hp##*:}" "$KEY" 3 200 >"$TMP/body"
-check "3 concurrent streams all complete" test "$(jget 'all(r["status"]==200 and r["ok"] and len(r["events"])>0 for r in j)')" = True
-check "they interleave: every first token before the first stream ends" test "$(jget 'max(r["events"][0] for r in j) < min(r["end"] for r in j)')" = True
-check "at similar rates: when the first ends, each has half its token count" test "$(jget 'all(sum(1 for t in r["events"] if t <= min(x["end"] for x in j)) * 2 >= min(len(x["events"]) for x in j if x["end"] == min(y["end"] for y in j)) for r in j)')" = True
+check "3 concurrent streams all complete" test "$(jget 'all(r["status"]==200 and r["ok"] and len(r["events"])>0 for r in j)')" = true
+check "they interleave: every first token before the first stream ends" test "$(jget 'max(r["events"][0] for r in j) < min(r["end"] for r in j)')" = true
+check "at similar rates: when the first ends, each has half its token count" test "$(jget 'all(sum(1 for t in r["events"] if t <= min(x["end"] for x in j)) * 2 >= min(len(x["events"]) for x in j if x["end"] == min(y["end"] for y in j)) for r in j)')" = true
 echo "# tokens per stream: $(jget '[len(r["events"]) for r in j]')"
+python3 - "${hp%:*}" "${hp##*:}" "$KEY" <<'EOF2'
+import http.client, json, sys
+c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30)
+c.request("POST", "/v1/completions", json.dumps({"model": "tiny", "prompt": "The keeper", "max_tokens": 250,
+          "stream": True}), {"Authorization": "Bearer " + sys.argv[3]})
+r = c.getresponse()
+r.readline()
+c.sock.close()
+EOF2
+for _ in $(seq 100); do grep -q 'event=gen.cancelled' "$LOG" && break; sleep 0.05; done
+check "a client that disconnects cancels its generation" grep -q 'event=gen.cancelled' "$LOG"
+
+# a job running when the service stops resumes from its checkpoint at the next start
+api POST /v1/fine_tuning/jobs -d "{\"training_file\":\"$FILE2\",\"model\":\"tiny\",\"hyperparameters\":{\"steps\":100000}}"
+JOB3=$(jget 'j["id"]')
+for _ in $(seq 600); do
+    api GET "/v1/fine_tuning/jobs/$JOB3"
+    [[ $(jget 'j["step"]') -ge 10 ]] && break
+    sleep 0.05
+done
 stop_tg
 
-echo "# queue limit and restart"
+section "queue limit and restart"
 start_tg --max-queue 2
+STEP3=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["step"])' "$TMP/models/.textgen/jobs/$JOB3.json")
+first=
+for _ in $(seq 600); do
+    api GET "/v1/fine_tuning/jobs/$JOB3"
+    if [[ $(jget 'j["status"]') == running && $(jget 'j["step"]') -gt 0 ]]; then first=$(jget 'j["step"]'); break; fi
+    sleep 0.02
+done
+check "the interrupted job runs again, from its checkpoint (step $STEP3 -> $first)" test "${first:-0}" -gt "$STEP3"
+api POST "/v1/fine_tuning/jobs/$JOB3/cancel"
 hp=${URL#http://}
 python3 "$TMP/conc.py" "${hp%:*}" "${hp##*:}" "$KEY" 8 200 >"$TMP/body"
-check "beyond --max-queue: 503 queue_full, the others complete" test "$(jget 'any(r["status"]==503 and "queue_full" in r["body"] for r in j) and all(r["status"]==503 or r["ok"] for r in j)')" = True
+check "beyond --max-queue: 503 queue_full, the others complete" test "$(jget 'any(r["status"]==503 and "queue_full" in r["body"] for r in j) and all(r["status"]==503 or r["ok"] for r in j)')" = true
 api GET /v1/files
 check "after a restart: both files listed" test "$(jget 'sorted(f["id"] for f in j["data"])')" = "$(python3 -c 'import json,sys;print(json.dumps(sorted(sys.argv[1:])))' "$FILE1" "$FILE2")"
 api GET "/v1/fine_tuning/jobs/$JOB1"
