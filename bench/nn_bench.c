@@ -76,6 +76,11 @@ static void bw_task(void *arg, int i, int n)
     c->out[i] = sum_avx2(c->buf + per * (size_t)i, per);
 }
 
+static void noop_task(void *arg, int i, int n)
+{
+    (void)arg, (void)i, (void)n;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -111,6 +116,16 @@ int main(int argc, char **argv)
     }
     printf("\n");
     free(bw_buf);
+
+    /* the cost of one nn_pool_run with an empty task: generation pays it ~10 times per layer */
+    printf("\n%-34s %10s %10s\n", "pool run, empty task", "1 thread", "2 threads");
+    printf("%-34s", "  ns per run");
+    for (int t = 1; t <= 2; t++) {
+        bw_ctx c = {.buf = NULL, .n = 0};
+        double s = TIME_IT(nn_pool_run(pools[t], noop_task, &c));
+        printf(" %10.0f", s * 1e9);
+    }
+    printf("\n");
 
     /* sgemm */
     printf("\n%-34s %10s %10s\n", "sgemm GFLOP/s", "1 thread", "2 threads");
