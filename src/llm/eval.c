@@ -27,10 +27,11 @@ struct llm_ctx {
     float *k_cache;           /* [L][K][S][T] */
     float *v_cache;           /* [L][T][KD] */
     float *kb;                /* [n_ub][KD] new keys before they are transposed into the cache */
+    float *qkv;               /* [D + 2 KD] one token's q, k, v from a fused product */
     float *x;                 /* [n_ub][D] residual stream */
     float *xb, *xb2;          /* [n_ub][D] */
     float *q;                 /* [n_ub][D] */
-    float *hb, *hb2;          /* [n_ub][F] */
+    float *hb, *hb2;          /* [n_ub][F]; hb at least [2][F] (fused gate and up) */
     float *freq;              /* [S/2] rotation frequency of each pair */
     float *rcos, *rsin;       /* [n_ub][S/2] */
     float *scores;            /* [n_scores][T] attention scores, a row per pool thread */
@@ -60,14 +61,15 @@ int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
     x->xb2 = malloc(ub * d * sizeof(float));
     x->q = malloc(ub * d * sizeof(float));
     x->kb = malloc(ub * kd * sizeof(float));
-    x->hb = malloc(ub * f * sizeof(float));
+    x->hb = malloc((ub < 2 ? 2 : ub) * f * sizeof(float));
+    x->qkv = malloc((d + 2 * kd) * sizeof(float));
     x->hb2 = malloc(ub * f * sizeof(float));
     x->freq = malloc(s / 2 * sizeof(float));
     x->rcos = malloc(ub * s / 2 * sizeof(float));
     x->rsin = malloc(ub * s / 2 * sizeof(float));
     x->n_scores = 2;
     x->scores = malloc((size_t)x->n_scores * (size_t)n_ctx * sizeof(float));
-    if (!x->k_cache || !x->v_cache || !x->x || !x->xb || !x->xb2 || !x->q || !x->kb || !x->hb || !x->hb2 ||
+    if (!x->k_cache || !x->v_cache || !x->x || !x->xb || !x->xb2 || !x->q || !x->kb || !x->qkv || !x->hb || !x->hb2 ||
         !x->freq || !x->rcos || !x->rsin || !x->scores) {
         llm_ctx_free(&x);
         return -1;
@@ -90,6 +92,7 @@ void llm_ctx_free(llm_ctx_t **pc)
     free(c->xb2);
     free(c->q);
     free(c->kb);
+    free(c->qkv);
     free(c->hb);
     free(c->hb2);
     free(c->freq);
@@ -314,10 +317,17 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
         float *vc = c->v_cache + ((size_t)l * (size_t)c->n_ctx + (size_t)c->pos) * kd;
         for (int i = 0; i < n; i++)
             llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, cf->norm_eps);
-        /* K and V go straight into the cache rows of their positions. */
-        llm_mul(pool, &L->attn_q, d, d, c->xb, (size_t)n, c->q);
-        llm_mul(pool, &L->attn_k, kd, d, c->xb, (size_t)n, c->kb);
-        llm_mul(pool, &L->attn_v, kd, d, c->xb, (size_t)n, vc);
+        /* V goes straight into the cache rows of its positions. */
+        if (n == 1 && L->fused_qkv) {
+            nn_matvec(pool, L->attn_q.type, L->attn_q.data, d + 2 * kd, d, c->xb, c->qkv);
+            memcpy(c->q, c->qkv, d * sizeof(float));
+            memcpy(c->kb, c->qkv + d, kd * sizeof(float));
+            memcpy(vc, c->qkv + d + kd, kd * sizeof(float));
+        } else {
+            llm_mul(pool, &L->attn_q, d, d, c->xb, (size_t)n, c->q);
+            llm_mul(pool, &L->attn_k, kd, d, c->xb, (size_t)n, c->kb);
+            llm_mul(pool, &L->attn_v, kd, d, c->xb, (size_t)n, vc);
+        }
         for (int i = 0; i < n; i++) {
             const float *cs = c->rcos + (size_t)i * hs, *sn = c->rsin + (size_t)i * hs;
             llm_rope(c->q + (size_t)i * d, cf->n_heads, s, cs, sn);
@@ -335,9 +345,14 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
             c->x[i] += c->xb[i];
         for (int i = 0; i < n; i++)
             llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->ffn_norm, d, cf->norm_eps);
-        llm_mul(pool, &L->ffn_gate, f, d, c->xb, (size_t)n, c->hb);
-        llm_mul(pool, &L->ffn_up, f, d, c->xb, (size_t)n, c->hb2);
         llm_swiglu_job_t sj = {c->hb, c->hb2, (size_t)n * f};
+        if (n == 1 && L->fused_gate_up) {
+            nn_matvec(pool, L->ffn_gate.type, L->ffn_gate.data, 2 * f, d, c->xb, c->hb);
+            sj.up = c->hb + f; /* hb holds at least 2 F floats */
+        } else {
+            llm_mul(pool, &L->ffn_gate, f, d, c->xb, (size_t)n, c->hb);
+            llm_mul(pool, &L->ffn_up, f, d, c->xb, (size_t)n, c->hb2);
+        }
         llm_run((size_t)n * f < 16384 ? NULL : pool, llm_swiglu_task, &sj);
         llm_mul(pool, &L->ffn_down, d, f, c->hb, (size_t)n, c->xb);
         for (size_t i = 0; i < (size_t)n * d; i++)

@@ -27,6 +27,9 @@ typedef struct {
     llm__mat_t ffn_gate;    /* [D, F] */
     llm__mat_t ffn_up;      /* [D, F] */
     llm__mat_t ffn_down;    /* [F, D] */
+    /* Matrices that lie back to back in memory with one type, usable as one product of
+     * D + 2 KD (q, k, v) or 2 F (gate, up) rows: generation then wakes the pool once for them. */
+    bool fused_qkv, fused_gate_up;
 } llm__layer_t;
 
 struct llm_model {
@@ -79,6 +82,9 @@ static inline float llm__rng_float(llm__rng_t *r)
 {
     return (float)(llm__rng_next(r) >> 40) * (1.0f / 16777216.0f);
 }
+
+/* Sets each layer's fused_* flags from where its matrices lie. */
+void llm__fuse(llm_model_t *m);
 
 /* The byte-level tokenizer llm_random uses when it is given none. */
 int llm__byte_tok(tok_t **out);

@@ -308,7 +308,25 @@ static int llm_bind(llm_model_t *m, const gguf_t *g, char *err, size_t errlen)
         }
     }
     m->type = llm_common_type(m);
+    llm__fuse(m);
     return 0;
+}
+
+void llm__fuse(llm_model_t *m)
+{
+    const llm_config_t *c = &m->c;
+    size_t d = (size_t)c->dim, f = (size_t)c->ffn_dim;
+    size_t kd = d / (size_t)c->n_heads * (size_t)c->n_kv_heads;
+    for (int l = 0; l < c->n_layers; l++) {
+        llm__layer_t *L = &m->layers[l];
+        nn_type_t t = L->attn_q.type;
+        const uint8_t *q = L->attn_q.data, *k = L->attn_k.data, *v = L->attn_v.data;
+        size_t rb = nn_row_bytes(t, d);
+        L->fused_qkv = L->attn_k.type == t && L->attn_v.type == t && q + rb * d == k && k + rb * kd == v;
+        t = L->ffn_gate.type;
+        const uint8_t *g = L->ffn_gate.data, *u = L->ffn_up.data;
+        L->fused_gate_up = L->ffn_up.type == t && g + nn_row_bytes(t, d) * f == u;
+    }
 }
 
 int llm_load(const char *path, llm_model_t **out, char *err, size_t errlen)
@@ -365,18 +383,16 @@ int llm__byte_tok(tok_t **out)
     return tok_train(NULL, NULL, 0, 256 + 3, out, err, sizeof err);
 }
 
-/* A rows x cols matrix of N(0, 0.02) values in type, from its own stream (seed, index) so that
- * the same seed gives the same underlying values whatever the type. NULL when out of memory. */
-static void *llm_random_mat(nn_type_t type, size_t rows, size_t cols, uint64_t seed, uint64_t index)
+/* Fills a rows x cols matrix of type with N(0, 0.02) values from its own stream (seed, index),
+ * so that the same seed gives the same underlying values whatever the type. -1 when out of
+ * memory. */
+static int llm_random_fill(nn_type_t type, size_t rows, size_t cols, uint64_t seed, uint64_t index,
+                           uint8_t *data)
 {
     size_t rb = nn_row_bytes(type, cols);
-    uint8_t *data = malloc(rb * rows);
     float *row = malloc(cols * sizeof *row);
-    if (!data || !row) {
-        free(data);
-        free(row);
-        return NULL;
-    }
+    if (!row)
+        return -1;
     llm__rng_t r;
     llm__rng_seed(&r, seed ^ (index * 0xD1B54A32D192ED03ull));
     for (size_t i = 0; i < rows; i++) {
@@ -395,6 +411,16 @@ static void *llm_random_mat(nn_type_t type, size_t rows, size_t cols, uint64_t s
             nn_quantize_row(type, row, data + i * rb, cols);
     }
     free(row);
+    return 0;
+}
+
+static void *llm_random_mat(nn_type_t type, size_t rows, size_t cols, uint64_t seed, uint64_t index)
+{
+    uint8_t *data = malloc(nn_row_bytes(type, cols) * rows);
+    if (data && llm_random_fill(type, rows, cols, seed, index, data)) {
+        free(data);
+        data = NULL;
+    }
     return data;
 }
 
@@ -451,12 +477,27 @@ int llm_random(const llm_config_t *cin, nn_type_t type, uint64_t seed, tok_t *to
         /* Norm weights are shared: they are all ones and never written. */
         L->attn_norm = ones;
         L->ffn_norm = ones;
+        /* q, k, v in one block and gate, up in another, as a file written in llama.cpp's order
+         * maps them, so that generation can use one product for each group (llm__fuse). */
+        size_t first[LLM_N_LAYER_MATS] = {1, 0, 0, 1, 1, 0, 1};
+        uint8_t *block = NULL;
         for (int i = 0; i < LLM_N_LAYER_MATS; i++) {
+            size_t rb = nn_row_bytes(type, ins[i]);
+            if (first[i]) {
+                size_t rows = outs[i];
+                for (int k = i + 1; k < LLM_N_LAYER_MATS && !first[k]; k++)
+                    rows += outs[k];
+                if (!(block = llm_own(m, malloc(rb * rows))))
+                    goto out;
+            }
             mats[i]->type = type;
-            if (!(mats[i]->data = llm_own(m, llm_random_mat(type, outs[i], ins[i], seed, idx++))))
+            mats[i]->data = block;
+            if (llm_random_fill(type, outs[i], ins[i], seed, idx++, block))
                 goto out;
+            block += rb * outs[i];
         }
     }
+    llm__fuse(m);
     *out = m;
     m = NULL;
     rc = 0;

@@ -479,6 +479,10 @@ static void test_save_load(void **state)
         /* A loaded model saves again (its keys kept) and loads the same. */
         if (llm_save(m2, p2, err, sizeof err) || llm_load(p2, &m3, err, sizeof err))
             fail_msg("%s", err);
+        /* Written in llama.cpp's order, q/k/v and gate/up lie back to back: one product each
+         * when generating (the token-by-token tests then cover the fused path). */
+        assert_true(m->layers[1].fused_qkv && m->layers[1].fused_gate_up);
+        assert_true(m2->layers[1].fused_qkv && m2->layers[1].fused_gate_up);
         const llm_config_t *c2 = llm_model_config(m3);
         assert_int_equal(c2->dim, cfg.dim);
         assert_int_equal(c2->n_kv_heads, cfg.n_kv_heads);
@@ -1066,6 +1070,10 @@ static void test_other_tool(void **state)
     assert_true(fabsf(c->norm_eps - 1e-6f) < 1e-9f);
     assert_int_equal(llm_model_type(m), NN_F16);
     assert_int_equal(tok_kind(llm_model_tok(m)), TOK_KIND_SPM);
+    /* Its tensors are in another order (v, k, q): separate products for those; gate and up
+     * still lie back to back. */
+    assert_false(m->layers[0].fused_qkv);
+    assert_true(m->layers[0].fused_gate_up);
 
     gguf_t *g;
     assert_int_equal(gguf_open(path, &g, err, sizeof err), 0);
