@@ -84,6 +84,10 @@ void llm__utf8_clean(const char *raw, size_t len, bool flush, core_buf_t *out, s
 
 /* ================================ generator ================================ */
 
+/* Files of other tools often claim contexts of 128K positions; a CPU generator caps its cache so
+ * that one request cannot take gigabytes (shape C: 1 MiB of cache per 16 positions). */
+#define LLM_GEN_MAX_CTX 8192
+
 struct llm_gen {
     const llm_model_t *m;
     llm_gen_params_t p;
@@ -125,10 +129,11 @@ int llm_gen_new(const llm_model_t *m, const char *prompt, size_t len, const llm_
         if (sl > g->max_stop)
             g->max_stop = sl;
     }
-    if (llm_ctx_new(m, 0, &g->ctx) || llm_sampler_new(&p->sampling, m->c.n_vocab, &g->smp) ||
+    int n_ctx = m->c.n_ctx < LLM_GEN_MAX_CTX ? m->c.n_ctx : LLM_GEN_MAX_CTX;
+    if (llm_ctx_new(m, n_ctx, &g->ctx) || llm_sampler_new(&p->sampling, m->c.n_vocab, &g->smp) ||
         !(g->logits = malloc((size_t)m->c.n_vocab * sizeof *g->logits)) ||
         !(g->hist = malloc((size_t)llm_ctx_size(g->ctx) * sizeof *g->hist))) {
-        snprintf(err, errlen, "out of memory for a context of %d tokens", m->c.n_ctx);
+        snprintf(err, errlen, "out of memory for a context of %d tokens", n_ctx);
         goto out;
     }
     if (tok_encode(m->tok, prompt, len, p->parse_special, &ids, &n_ids)) {

@@ -133,8 +133,9 @@ typedef enum {
 } llm_gen_state_t;
 
 typedef struct llm_gen llm_gen_t;
-/* Tokenizes the prompt (BOS added when the tokenizer says so). -1 with err for a prompt that
- * does not fit the context ("prompt is N tokens, the context holds M"). */
+/* Tokenizes the prompt (BOS added when the tokenizer says so). The context is the model's,
+ * capped at 8192 positions. -1 with err for a prompt that leaves no room for an answer
+ * ("prompt is N tokens, the context holds M"). */
 int llm_gen_new(const llm_model_t *m, const char *prompt, size_t len, const llm_gen_params_t *p,
                 llm_gen_t **out, char *err, size_t errlen);
 void llm_gen_free(llm_gen_t **g);
