@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct oai_client {
     char *base;     /* ".../v1" without a trailing slash */
@@ -76,6 +77,7 @@ typedef struct req {
     oai_sse_t sse;
     int stream_rc;          /* first failure inside the write callback */
     bool done;              /* data: [DONE] seen */
+    bool whole;             /* the stream was asked for, a whole JSON answer came */
     core_buf_t content;
     oai_chat_result_t *res;
     oai_delta_fn on_delta;
@@ -121,9 +123,14 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     req_t *r = ud;
     size_t n = size * nmemb;
-    if (r->status == 0)
+    if (r->status == 0) {
         curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->stream && r->status >= 200 && r->status < 300) {
+        /* A service that ignores "stream":true answers one JSON object: read it whole. */
+        char *ct = NULL;
+        curl_easy_getinfo(r->h, CURLINFO_CONTENT_TYPE, &ct);
+        r->whole = r->stream && ct && strncasecmp(ct, "application/json", 16) == 0;
+    }
+    if (r->stream && !r->whole && r->status >= 200 && r->status < 300) {
         int rc = oai_sse_feed(&r->sse, ptr, n, on_event, r);
         if (rc != 0) {
             r->stream_rc = rc;
@@ -241,6 +248,38 @@ static void req_destroy(req_t *r)
 
 /* ==== chat ==== */
 
+/* A non-streamed chat.completion in r->body: its choices[0].message.content, handed to the
+ * caller as one piece. */
+static int whole_answer(req_t *r, oai_chat_result_t *res)
+{
+    json_t *o = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    json_t *c0 = json_array_get(json_object_get(o, "choices"), 0);
+    json_t *content = json_object_get(json_object_get(c0, "message"), "content");
+    int rc = 0;
+    if (!json_is_string(content) || json_string_length(content) > OAI_MAX_CONTENT) {
+        res->err.http_status = (int)r->status;
+        snprintf(res->err.code, sizeof res->err.code, "bad_answer");
+        snprintf(res->err.message, sizeof res->err.message,
+                 "the answer is not a chat.completion with a message");
+        rc = OAI_EPROTOCOL;
+        goto out;
+    }
+    const char *fr = json_string_value(json_object_get(c0, "finish_reason"));
+    snprintf(res->finish_reason, sizeof res->finish_reason, "%s", fr ? fr : "");
+    const char *m = json_string_value(json_object_get(o, "model"));
+    snprintf(res->model, sizeof res->model, "%s", m ? m : "");
+    size_t n = json_string_length(content);
+    core_buf_append(&r->content, json_string_value(content), n);
+    if (n > 0) {
+        res->ndeltas++;
+        if (r->on_delta && r->on_delta(r->ud, json_string_value(content), n) != 0)
+            rc = OAI_EABORTED;
+    }
+out:
+    json_decref(o);
+    return rc;
+}
+
 int oai_chat_stream(oai_client_t *c, const char *model, const oai_message_t *messages,
                     size_t nmessages, const oai_chat_params_t *params, oai_delta_fn on_delta,
                     void *ud, oai_chat_result_t *res)
@@ -281,6 +320,11 @@ int oai_chat_stream(oai_client_t *c, const char *model, const oai_message_t *mes
     }
     if ((rc = perform(c, &r, "POST", "/chat/completions", text, NULL, &res->err)) < 0)
         goto out;
+    if (r.whole) {
+        if ((rc = whole_answer(&r, res)) < 0)
+            goto out;
+        r.done = true;
+    }
     if (!r.done) {
         /* The connection ended cleanly but the stream did not: the service died mid-answer
          * or a proxy cut it. Worth another try. */

@@ -90,7 +90,8 @@ typedef struct oai_chat_result {
 void oai_chat_result_clear(oai_chat_result_t *r);
 
 /* POST /v1/chat/completions with "stream":true; on_delta (may be NULL) gets every content piece
- * as it arrives. Returns 0 with res->content the concatenation of the pieces, or a negative code
+ * as it arrives (from a service that ignores "stream" and answers one chat.completion object,
+ * the whole content as one piece). Returns 0 with res->content the concatenation of the pieces, or a negative code
  * with res->err (res is always initialised; clear it either way). params may be NULL. */
 int oai_chat_stream(oai_client_t *c, const char *model, const oai_message_t *messages,
                     size_t nmessages, const oai_chat_params_t *params, oai_delta_fn on_delta,

@@ -440,6 +440,30 @@ static void test_client_stream(void **state)
     oai_client_free(&c);
 }
 
+static void test_client_whole_answer(void **state)
+{
+    (void)state;
+    /* a service that ignores "stream":true */
+    peer_t p;
+    peer_start(&p, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+                   "{\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":0,"
+                   "\"message\":{\"role\":\"assistant\",\"content\":\"All at once.\"},"
+                   "\"finish_reason\":\"stop\"}]}");
+    oai_client_t *c = client_for(p.port, NULL);
+    oai_message_t m[] = {{"user", "hi"}};
+    deltas_t d = {0};
+    core_buf_init(&d.all);
+    oai_chat_result_t res;
+    assert_int_equal(oai_chat_stream(c, "m", m, 1, NULL, on_delta, &d, &res), 0);
+    peer_stop(&p);
+    assert_string_equal(res.content, "All at once.");
+    assert_string_equal(d.all.data, "All at once.");
+    assert_string_equal(res.finish_reason, "stop");
+    oai_chat_result_clear(&res);
+    core_buf_destroy(&d.all);
+    oai_client_free(&c);
+}
+
 static void expect_chat_error(const char *answer, int want, const char *code)
 {
     peer_t p;
@@ -475,6 +499,8 @@ static void test_client_errors(void **state)
                       "data: {not json}\n\n",
                       OAI_EPROTOCOL, "bad_stream");
     expect_chat_error("garbage that is not HTTP\r\n\r\n", OAI_EUNAVAILABLE, "unreachable");
+    expect_chat_error("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"choices\":[]}",
+                      OAI_EPROTOCOL, "bad_answer");
 
     /* a closed port */
     peer_t p;
@@ -552,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_chunk_parse),
         cmocka_unit_test(test_error_and_objects),
         cmocka_unit_test(test_client_stream),
+        cmocka_unit_test(test_client_whole_answer),
         cmocka_unit_test(test_client_errors),
         cmocka_unit_test(test_client_files_and_jobs),
     };
