@@ -333,8 +333,9 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
             llm_rope(c->q + (size_t)i * d, cf->n_heads, s, cs, sn);
             llm_rope(c->kb + (size_t)i * kd, cf->n_kv_heads, s, cs, sn);
         }
-        for (int i = 0; i < n; i++)
-            for (size_t e = 0; e < kd; e++)
+        /* Transposed into the cache: contiguous writes, reads from the small kb. */
+        for (size_t e = 0; e < kd; e++)
+            for (int i = 0; i < n; i++)
                 kc[e * T + (size_t)(c->pos + i)] = c->kb[(size_t)i * kd + e];
         /* Waking the pool costs more than a short attention (one token early in the context). */
         llm_attn_job_t aj = {c, l, n, c->pos};

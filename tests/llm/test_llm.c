@@ -501,7 +501,18 @@ static void test_save_load(void **state)
 
 /* ================================ damaged files ================================ */
 
-typedef enum { DMG_SHAPE, DMG_MISSING, DMG_NORM_TYPE, DMG_ROPE, DMG_ARCH, DMG_KV_HEADS } dmg_t;
+typedef enum {
+    DMG_SHAPE,
+    DMG_MISSING,
+    DMG_NORM_TYPE,
+    DMG_ROPE,
+    DMG_ARCH,
+    DMG_KV_HEADS,
+    DMG_HUGE_LAYERS,
+    DMG_HUGE_CTX,
+    DMG_MORE_LAYERS,
+    DMG_BIG_TOK,
+} dmg_t;
 
 /* Rewrites a good file with one thing wrong. */
 static void write_damaged(const char *good, const char *out, dmg_t what)
@@ -517,6 +528,14 @@ static void write_damaged(const char *good, const char *out, dmg_t what)
         assert_int_equal(gguf_writer_set_str(w, "general.architecture", "gpt2", 4), 0);
     if (what == DMG_KV_HEADS)
         assert_int_equal(gguf_writer_set_u32(w, "llama.attention.head_count_kv", 3), 0);
+    if (what == DMG_HUGE_LAYERS)
+        assert_int_equal(gguf_writer_set_u64(w, "llama.block_count", (uint64_t)1 << 40), 0);
+    if (what == DMG_HUGE_CTX)
+        assert_int_equal(gguf_writer_set_u32(w, "llama.context_length", 1u << 31), 0);
+    if (what == DMG_MORE_LAYERS)
+        assert_int_equal(gguf_writer_set_u32(w, "llama.block_count", 3), 0);
+    if (what == DMG_BIG_TOK)
+        assert_int_equal(gguf_writer_set_u32(w, "llama.vocab_size", 256), 0);
     float *norm_f16 = NULL;
     for (size_t i = 0; i < gguf_tensor_count(g); i++) {
         const gguf_tensor_t *t = gguf_tensor(g, i);
@@ -586,6 +605,14 @@ static void test_damaged(void **state)
     expect_load_error(bad, "gpt2");
     write_damaged(good, bad, DMG_KV_HEADS);
     expect_load_error(bad, "kv heads");
+    write_damaged(good, bad, DMG_HUGE_LAYERS);
+    expect_load_error(bad, "llama.block_count");
+    write_damaged(good, bad, DMG_HUGE_CTX);
+    expect_load_error(bad, "llama.context_length");
+    write_damaged(good, bad, DMG_MORE_LAYERS);
+    expect_load_error(bad, "blk.2.attn_norm.weight: missing");
+    write_damaged(good, bad, DMG_BIG_TOK); /* the tensors say 300, the key 256 */
+    expect_load_error(bad, "token_embd.weight: shape [64, 300] expected [64, 256]");
     expect_load_error(tmp_path("does-not-exist.gguf"), "");
 
     char *data;
