@@ -104,6 +104,10 @@ WSA=$!
 WSB=$!
 sleep 0.3
 
+rc=0
+"$PERSONA" --server "$PD_URL" --token "$A" train --steps abc >/dev/null 2>&1 || rc=$?
+check "persona train --steps abc: usage error (exit 2)" test "$rc" = 2
+
 echo "# persona train --wait ($STEPS steps)"
 t0=$(date +%s%N)
 rc=0
@@ -137,6 +141,7 @@ ask "$A" "Tell me about the sea at Brighton"
 Q1=$QID
 check "question: 202" test "$STATUS" = 202
 check "question answered" test "$(wait_answer "$A" "$Q1" 30)" = answered
+echo "# answer: $(jget 'j["answer"]') | timings: $(jget 'j["timings"]')"
 check "the question records the model" test "$(jget 'j["model"]')" = "$MODEL"
 check "the answer is not the extractive fallback" bash -c "! grep -qF 'quotes your own words' <<<\"\$1\"" _ "$(jget 'j["answer"]')"
 check "the passages it was given are recorded" test "$(jget 'j["passages"][0]["title"]')" = sea
