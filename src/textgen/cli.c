@@ -219,6 +219,7 @@ static void usage_train(FILE *f)
 
 typedef struct {
     bool tty, quiet;
+    bool printed; /* the first step is always shown (a resumed run starts past 1) */
     int every;
     int last_len;
 } progress_ui_t;
@@ -248,7 +249,8 @@ static int on_train_progress(void *ud, const train_progress_t *p)
                 fprintf(stderr, "%*s", ui->last_len - n, "");
             ui->last_len = n;
             fflush(stderr);
-        } else if (p->step % ui->every == 0 || p->step == p->steps || p->step == 1) {
+        } else if (p->step % ui->every == 0 || p->step == p->steps || !ui->printed) {
+            ui->printed = true;
             fprintf(stderr, "train step=%d steps=%d loss=%.4f eval_loss=%s tokens_per_s=%.0f "
                     "eta_s=%.0f\n", p->step, p->steps, p->train_loss, eval, p->tokens_per_s,
                     p->eta_s);

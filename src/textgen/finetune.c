@@ -492,7 +492,8 @@ int tg__ft_open(tg_server_t *srv, tg_ft_t **out)
     }
     load_dir(ft, ft->files_dir, false);
     load_dir(ft, ft->jobs_dir, true);
-    qsort(ft->jobs, ft->n_jobs, sizeof *ft->jobs, cmp_jobs);
+    if (ft->n_jobs > 1)
+        qsort(ft->jobs, ft->n_jobs, sizeof *ft->jobs, cmp_jobs);
     if (pthread_create(&ft->thread, NULL, train_main, ft) != 0) {
         tg__ft_free(&ft);
         return -EAGAIN;

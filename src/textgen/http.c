@@ -565,7 +565,8 @@ static int write_pending(struct lws *wsi, tg_req_t *r)
             n = TG_CHUNK;
         if (n && r->chunked)
             p += sprintf((char *)p, "%zx\r\n", n);
-        memcpy(p, r->out.data + r->out_off, n);
+        if (n)
+            memcpy(p, r->out.data + r->out_off, n);
         p += n;
         if (n && r->chunked)
             p += sprintf((char *)p, "\r\n");
