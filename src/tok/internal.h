@@ -44,6 +44,12 @@ int tok__cp_class(uint32_t cp);
 size_t tok__utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
 /* GPT-2's pre-tokenizer: the end of the piece that starts at pos (< n). */
 size_t tok__pretok_next(const uint8_t *s, size_t n, size_t pos);
+/* The pre-tokenizers of files whose tokenizer.ggml.pre names another one (llama.cpp's regexes):
+ * LLAMA3 `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+ *         ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`, QWEN2 the same with \p{N} one digit
+ * at a time. */
+enum { TOK__PRE_GPT2 = 0, TOK__PRE_LLAMA3, TOK__PRE_QWEN2 };
+size_t tok__pretok_next_kind(int pre, const uint8_t *s, size_t n, size_t pos);
 /* GPT-2's byte-to-unicode table: the code point that stands for byte b in token texts, and the
  * inverse (-1 for a code point that stands for no byte). */
 uint32_t tok__byte_cp(uint8_t b);
@@ -98,6 +104,7 @@ struct tok {
      * parse_special) */
     int32_t *special;
     int n_special;
+    int pre_kind;              /* TOK__PRE_*: the splitter tokenizer.ggml.pre names */
     char *pre, *chat_template; /* NULL when absent */
     size_t pre_len, chat_template_len;
 };

@@ -343,6 +343,21 @@ static int opt_str(const gguf_t *g, const char *key, char **out, size_t *len, ch
     return 0;
 }
 
+/* The splitter that tokenizer.ggml.pre names, as llama.cpp maps the names; GPT-2's for the rest
+ * (docs/formats.md lists what that means for other files). */
+static int pre_kind(const char *pre, size_t len)
+{
+    static const struct {
+        const char *name;
+        int kind;
+    } names[] = {{"llama-bpe", TOK__PRE_LLAMA3}, {"llama3", TOK__PRE_LLAMA3},
+                 {"llama-v3", TOK__PRE_LLAMA3},  {"qwen2", TOK__PRE_QWEN2}};
+    for (size_t i = 0; pre && i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i].name) == len && !memcmp(names[i].name, pre, len))
+            return names[i].kind;
+    return TOK__PRE_GPT2;
+}
+
 int tok_from_gguf(const gguf_t *g, tok_t **out, char *err, size_t errlen)
 {
     int rc = -EINVAL;
@@ -474,6 +489,7 @@ int tok_from_gguf(const gguf_t *g, tok_t **out, char *err, size_t errlen)
         goto out;
     if (kind == TOK_KIND_GPT2)
         t->add_space_prefix = false;
+    t->pre_kind = pre_kind(t->pre, t->pre_len);
     rc = 0;
 out:
     if (rc == -ENOMEM)
@@ -612,7 +628,7 @@ static int encode_raw(const tok_t *t, const uint8_t *s, size_t n, tok__ids_t *ou
     if (t->kind == TOK_KIND_SPM)
         return tok__spm_fragment(t, s, n, out);
     for (size_t pos = 0; pos < n;) {
-        size_t end = tok__pretok_next(s, n, pos);
+        size_t end = tok__pretok_next_kind(t->pre_kind, s, n, pos);
         int rc = tok__bpe_word(t, s + pos, end - pos, out);
         if (rc < 0)
             return rc;

@@ -166,6 +166,84 @@ size_t tok__pretok_next(const uint8_t *s, size_t n, size_t pos)
     return last;
 }
 
+static bool is_crlf(const uint8_t *s, size_t n, size_t pos)
+{
+    (void)n;
+    return s[pos] == '\r' || s[pos] == '\n';
+}
+
+static int lower_ascii(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* Llama 3's and Qwen2's splitter; see internal.h. */
+static size_t pretok_llama3(const uint8_t *s, size_t n, size_t pos, size_t max_digits)
+{
+    size_t e, e2;
+    /* (?i:'s|'t|'re|'ve|'m|'ll|'d) */
+    if (s[pos] == '\'' && pos + 1 < n) {
+        int c = lower_ascii(s[pos + 1]);
+        if (c == 's' || c == 't' || c == 'm' || c == 'd')
+            return pos + 2;
+        if (pos + 2 < n) {
+            int d = lower_ascii(s[pos + 2]);
+            if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l'))
+                return pos + 3;
+        }
+    }
+    int cls = class_at(s, n, pos, &e);
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+    if (cls == TOK__CLS_LETTER)
+        return run_end(s, n, e, TOK__CLS_LETTER);
+    if (cls != TOK__CLS_NUMBER && !is_crlf(s, n, pos) && e < n &&
+        class_at(s, n, e, &e2) == TOK__CLS_LETTER)
+        return run_end(s, n, e2, TOK__CLS_LETTER);
+    /* \p{N}{1,3} */
+    if (cls == TOK__CLS_NUMBER) {
+        for (size_t k = 1; k < max_digits && e < n && class_at(s, n, e, &e2) == TOK__CLS_NUMBER; k++)
+            e = e2;
+        return e;
+    }
+    /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
+    size_t start = pos;
+    if (s[pos] == ' ' && pos + 1 < n)
+        start = pos + 1;
+    size_t ce;
+    if (class_at(s, n, start, &ce) == TOK__CLS_OTHER) {
+        size_t end = run_end(s, n, ce, TOK__CLS_OTHER);
+        while (end < n && is_crlf(s, n, end))
+            end++;
+        return end;
+    }
+    /* the white-space run from pos; \s*[\r\n]+ takes it up to its last \r or \n */
+    size_t last = pos, end = pos, k = 0, after_nl = 0;
+    while (end < n) {
+        if (class_at(s, n, end, &ce) != TOK__CLS_SPACE)
+            break;
+        if (is_crlf(s, n, end))
+            after_nl = ce;
+        last = end;
+        end = ce;
+        k++;
+    }
+    if (after_nl)
+        return after_nl;
+    /* \s+(?!\S)|\s+ */
+    if (end == n || k < 2)
+        return end;
+    return last;
+}
+
+size_t tok__pretok_next_kind(int pre, const uint8_t *s, size_t n, size_t pos)
+{
+    switch (pre) {
+    case TOK__PRE_LLAMA3: return pretok_llama3(s, n, pos, 3);
+    case TOK__PRE_QWEN2: return pretok_llama3(s, n, pos, 1);
+    default: return tok__pretok_next(s, n, pos);
+    }
+}
+
 /* GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the others (control
  * characters, space, DEL, NBSP, soft hyphen) for 256, 257, ... in byte order. */
 static bool byte_printable(int b)

@@ -168,11 +168,13 @@ static gguf_t *write_and_open(gguf_writer_t *w, const char *name)
 /* pre-tokenizer                                                                        */
 /* ==================================================================================== */
 
+static int g_pre = TOK__PRE_GPT2;
+
 static void expect_split(const char *s, size_t n, const char *const *want, size_t nwant)
 {
     size_t k = 0;
     for (size_t pos = 0; pos < n; k++) {
-        size_t end = tok__pretok_next((const uint8_t *)s, n, pos);
+        size_t end = tok__pretok_next_kind(g_pre, (const uint8_t *)s, n, pos);
         assert_true(end > pos && end <= n);
         if (k >= nwant || strlen(want[k]) != end - pos || memcmp(want[k], s + pos, end - pos))
             fail_msg("split of '%s': piece %zu is '%.*s', want '%s'", s, k, (int)(end - pos),
@@ -223,6 +225,18 @@ static void test_pretokenizer(void **state)
     assert_int_equal(tok__pretok_next(nul, 4, 0), 1);
     assert_int_equal(tok__pretok_next(nul, 4, 1), 3);
     assert_int_equal(tok__pretok_next(nul, 4, 3), 4);
+
+    /* Llama 3's splitter (tokenizer.ggml.pre "llama-bpe"): digits by three, contractions in any
+     * case, one non-letter glued to the word after it, line breaks apart */
+    g_pre = TOK__PRE_LLAMA3;
+    SPLIT("Hello WORLD'S 12345", "Hello", " WORLD", "'S", " ", "123", "45");
+    SPLIT("x\r\n\n  y", "x", "\r\n\n", " ", " y");
+    SPLIT("!!hello .x\t\tz", "!!", "hello", " .", "x", "\t", "\tz");
+    SPLIT("a+\n\nb", "a", "+\n\n", "b");
+    SPLIT("end  ", "end", "  ");
+    g_pre = TOK__PRE_QWEN2;
+    SPLIT("x 12345", "x", " ", "1", "2", "3", "4", "5");
+    g_pre = TOK__PRE_GPT2;
 }
 
 static void test_unicode_classes(void **state)
@@ -494,6 +508,62 @@ static void same_ids(const tok_t *a, const tok_t *b, const char *s, size_t n, bo
     assert_memory_equal(x, y, nx * sizeof *x);
     free(x);
     free(y);
+}
+
+static bool skip_pre(const char *key)
+{
+    return !strcmp(key, "tokenizer.ggml.pre");
+}
+
+/* A GGUF whose tokenizer.ggml.pre names Llama 3's or Qwen2's splitter gets it. */
+static void test_pre_from_gguf(void **state)
+{
+    (void)state;
+    const char *names[] = {"llama-bpe", "qwen2", "gpt-2"};
+    const size_t max_digits[] = {3, 1, 99};
+    gguf_writer_t *w = gguf_writer_new();
+    assert_int_equal(tok_to_gguf(g_trained, w), 0);
+    gguf_t *base = write_and_open(w, "pre_base.gguf");
+    gguf_writer_free(&w);
+    for (int k = 0; k < 3; k++) {
+        w = gguf_writer_new();
+        assert_int_equal(gguf_writer_copy_kv(w, base, skip_pre), 0);
+        assert_int_equal(gguf_writer_set_str(w, "tokenizer.ggml.pre", names[k], strlen(names[k])), 0);
+        gguf_t *g = write_and_open(w, "pre.gguf");
+        gguf_writer_free(&w);
+        tok_t *t = NULL;
+        char err[256];
+        assert_int_equal(tok_from_gguf(g, &t, err, sizeof err), 0);
+        gguf_close(&g);
+        const char *text = "1234567890 12345 x 0987654321";
+        int32_t *ids;
+        size_t n = encode(t, text, false, &ids);
+        size_t longest = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t pl;
+            const char *p = tok_piece(t, ids[i], &pl);
+            size_t digits = 0;
+            for (size_t j = 0; j < pl; j++)
+                digits += p[j] >= '0' && p[j] <= '9';
+            longest = digits > longest ? digits : longest;
+        }
+        assert_true(longest <= max_digits[k]);
+        free(ids);
+        random_roundtrips(t);
+        /* written back with the same name */
+        w = gguf_writer_new();
+        assert_int_equal(tok_to_gguf(t, w), 0);
+        g = write_and_open(w, "pre2.gguf");
+        gguf_writer_free(&w);
+        const char *s;
+        size_t len;
+        assert_true(gguf_get_str(g, "tokenizer.ggml.pre", &s, &len));
+        assert_int_equal(len, strlen(names[k]));
+        assert_memory_equal(s, names[k], len);
+        gguf_close(&g);
+        tok_free(&t);
+    }
+    gguf_close(&base);
 }
 
 static void test_roundtrip_trained(void **state)
@@ -947,7 +1017,8 @@ int main(void)
         cmocka_unit_test(test_pretokenizer),        cmocka_unit_test(test_unicode_classes),
         cmocka_unit_test(test_train_by_hand),       cmocka_unit_test(test_train_bounds),
         cmocka_unit_test(test_train_deterministic), cmocka_unit_test(test_roundtrip_trained),
-        cmocka_unit_test(test_roundtrip_gguf_gpt2), cmocka_unit_test(test_spm),
+        cmocka_unit_test(test_roundtrip_gguf_gpt2), cmocka_unit_test(test_pre_from_gguf),
+        cmocka_unit_test(test_spm),
         cmocka_unit_test(test_damaged),             cmocka_unit_test(test_long_input),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);

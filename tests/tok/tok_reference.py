@@ -55,6 +55,14 @@ PAT = re.compile(
     rf"'s|'t|'re|'ve|'m|'ll|'d| ?[{L}]+| ?[{N}]+| ?[^{S}{L}{N}]+|[{S}]+(?![^{S}])|[{S}]+")
 
 
+# Llama 3's and Qwen2's patterns (llama.cpp's), case-insensitive contractions spelled out
+CONTR = "'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]"
+LLAMA3 = re.compile(rf"{CONTR}|[^\r\n{L}{N}]?[{L}]+|[{N}]{{1,3}}| ?[^{S}{L}{N}]+[\r\n]*|"
+                    rf"[{S}]*[\r\n]+|[{S}]+(?![^{S}])|[{S}]+")
+QWEN2 = re.compile(rf"{CONTR}|[^\r\n{L}{N}]?[{L}]+|[{N}]| ?[^{S}{L}{N}]+[\r\n]*|"
+                   rf"[{S}]*[\r\n]+|[{S}]+(?![^{S}])|[{S}]+")
+
+
 def pretok(text):
     pieces = PAT.findall(text)
     assert "".join(pieces) == text
@@ -92,14 +100,18 @@ POOL = (list("abcXYZ") + list("0189") + list(".,!?$-_()'\"") + ["'s", "'t", "'re
 rng = random.Random(1234)
 texts = ["".join(rng.choice(POOL) for _ in range(rng.randrange(0, 40))) for _ in range(4000)]
 texts += ["Hello world", "I'm can't we've", "a \n\n b", "x  ", "\t\tx", " $3.50, ok"]
-got = run(["split"], records([t.encode() for t in texts]))
-assert len(got) == len(texts)
-for t, line in zip(texts, got):
-    want = [len(p.encode()) for p in pretok(t)]
-    have = [int(x) for x in line.split()] if line else []
-    if want != have:
-        fail(f"split of {t!r}: want {want} have {have}")
-print(f"pre-tokenizer: {len(texts)} strings compared")
+texts += ["Hello WORLD'S 12345 x\r\n\n  y", "!!hello .x \t\tz", "  \n  x", "a\n\n", "'LL 'Re"]
+for name, pat in (("gpt2", PAT), ("llama3", LLAMA3), ("qwen2", QWEN2)):
+    got = run(["split", name], records([t.encode() for t in texts]))
+    assert len(got) == len(texts)
+    for t, line in zip(texts, got):
+        pieces = pat.findall(t)
+        assert "".join(pieces) == t
+        want = [len(p.encode()) for p in pieces]
+        have = [int(x) for x in line.split()] if line else []
+        if want != have:
+            fail(f"{name} split of {t!r}: want {want} have {have}")
+    print(f"pre-tokenizer {name}: {len(texts)} strings compared")
 
 # ---- 2. training -------------------------------------------------------------------------
 # English prose: Debian's copy of the GPL when present, else this repository's README

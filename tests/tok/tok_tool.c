@@ -2,7 +2,8 @@
  * reference implementations written in Python (GPT-2's regular expression, GPT-2's bpe(), a naive
  * BPE trainer).
  *
- *   tok_tool split              stdin: records (u32 little-endian length + bytes); prints, per
+ *   tok_tool split [gpt2|llama3|qwen2]
+ *                               stdin: records (u32 little-endian length + bytes); prints, per
  *                               record, the pre-tokenizer's piece lengths on one line
  *   tok_tool train VOCAB OUT.gguf FILE...
  *                               trains on the files and writes the tokenizer keys to OUT.gguf
@@ -35,10 +36,13 @@ int main(int argc, char **argv)
 {
     char *buf = NULL, err[256];
     size_t len;
-    if (argc == 2 && !strcmp(argv[1], "split")) {
+    if ((argc == 2 || argc == 3) && !strcmp(argv[1], "split")) {
+        int pre = argc == 2 || !strcmp(argv[2], "gpt2") ? TOK__PRE_GPT2
+                  : !strcmp(argv[2], "llama3")          ? TOK__PRE_LLAMA3
+                                                        : TOK__PRE_QWEN2;
         while (next_record(&buf, &len)) {
             for (size_t pos = 0; pos < len;) {
-                size_t end = tok__pretok_next((const uint8_t *)buf, len, pos);
+                size_t end = tok__pretok_next_kind(pre, (const uint8_t *)buf, len, pos);
                 printf("%s%zu", pos ? " " : "", end - pos);
                 pos = end;
             }
@@ -96,6 +100,6 @@ int main(int argc, char **argv)
         gguf_close(&g);
         return 0;
     }
-    fprintf(stderr, "usage: tok_tool split | train VOCAB OUT.gguf FILE... | encode MODEL.gguf\n");
+    fprintf(stderr, "usage: tok_tool split [gpt2|llama3|qwen2] | train VOCAB OUT.gguf FILE... | encode MODEL.gguf\n");
     return 2;
 }
