@@ -160,7 +160,7 @@ static void llm_rope(float *v, int n_heads, size_t s, const float *cs, const flo
  * bits. Branch-free so that loops over it vectorize. */
 static inline float llm_exp_neg(float x)
 {
-    x = x < -87.0f ? -87.0f : x;
+    x = x > -87.0f ? x : -87.0f; /* NaN too: the int conversion below must stay in range */
     /* Round to nearest by adding and removing 1.5 * 2^23 (|x * log2 e| < 2^22). */
     float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145752f - n * 1.42860677e-6f;
