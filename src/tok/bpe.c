@@ -70,10 +70,35 @@ static void try_pair(const tok_t *t, const sym_t *sym, int32_t l, int32_t r, can
     heap_push(h, n, c);
 }
 
+/* Llama 3's vocabularies hold whole words that their merges do not reach, and llama.cpp takes a
+ * word that is a token as it is ("ignore_merges"): the token of the word's byte-level text, or
+ * -1. Only normal tokens: their pieces are the word's bytes. */
+static int32_t whole_word(const tok_t *t, const uint8_t *w, size_t n)
+{
+    uint8_t stack[256] = {0};
+    uint8_t *buf = 2 * n <= sizeof stack ? stack : calloc(2 * n, 1);
+    if (!buf)
+        return -1;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += tok__utf8_put(tok__byte_cp(w[i]), buf + len); /* byte-level chars are <= 2 bytes */
+    int32_t id = tok__strmap_get(&t->text_map, buf, len);
+    if (buf != stack)
+        free(buf);
+    if (id >= 0 && t->type[id] != TOK__NORMAL && t->type[id] != TOK__UNDEFINED)
+        return -1;
+    return id;
+}
+
 int tok__bpe_word(const tok_t *t, const uint8_t *w, size_t n, tok__ids_t *out)
 {
     if (n == 1)
         return tok__ids_push(out, t->byte_tok[w[0]]);
+    if (t->pre_kind == TOK__PRE_LLAMA3) {
+        int32_t id = whole_word(t, w, n);
+        if (id >= 0)
+            return tok__ids_push(out, id);
+    }
     if (n > INT32_MAX / 2)
         return -ENOMEM;
     /* each merge adds at most two candidates: 3n bounds the heap */

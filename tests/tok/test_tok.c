@@ -566,6 +566,48 @@ static void test_pre_from_gguf(void **state)
     gguf_close(&base);
 }
 
+/* Llama 3 files: a word that is a token is taken whole, even where the merges do not reach it
+ * (llama.cpp's ignore_merges); other splitters merge. */
+static void test_llama3_whole_words(void **state)
+{
+    (void)state;
+    const char *pres[] = {"llama-bpe", "gpt-2"};
+    for (int k = 0; k < 2; k++) {
+        char *texts[258];
+        for (int b = 0; b < 256; b++) {
+            uint8_t u[4];
+            size_t ul = tok__utf8_put(tok__byte_cp((uint8_t)b), u);
+            texts[b] = xstrndup((const char *)u, ul);
+        }
+        texts[256] = xstrdup("ab");
+        texts[257] = xstrdup("Ġabc");
+        const char *merges[] = {"a b"}; /* "Ġabc" is not reachable by merges */
+        gguf_writer_t *w = gguf_writer_new();
+        gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", 4);
+        gguf_writer_set_str(w, "tokenizer.ggml.pre", pres[k], strlen(pres[k]));
+        gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)texts, NULL, 258);
+        gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 1);
+        gguf_t *g = write_and_open(w, "whole.gguf");
+        gguf_writer_free(&w);
+        tok_t *t = NULL;
+        char err[256];
+        if (tok_from_gguf(g, &t, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        gguf_close(&g);
+        if (k == 0) {
+            const char *want[] = {"Ġabc", "Ġ", "ab", "c", "d"};
+            expect_tokens(t, " abc abcd", false, want, 5);
+        } else {
+            const char *want[] = {"Ġ", "ab", "c", "Ġ", "ab", "c", "d"};
+            expect_tokens(t, " abc abcd", false, want, 7);
+        }
+        random_roundtrips(t);
+        tok_free(&t);
+        for (int i = 0; i < 258; i++)
+            free(texts[i]);
+    }
+}
+
 static void test_roundtrip_trained(void **state)
 {
     (void)state;
@@ -1018,7 +1060,7 @@ int main(void)
         cmocka_unit_test(test_train_by_hand),       cmocka_unit_test(test_train_bounds),
         cmocka_unit_test(test_train_deterministic), cmocka_unit_test(test_roundtrip_trained),
         cmocka_unit_test(test_roundtrip_gguf_gpt2), cmocka_unit_test(test_pre_from_gguf),
-        cmocka_unit_test(test_spm),
+        cmocka_unit_test(test_llama3_whole_words),  cmocka_unit_test(test_spm),
         cmocka_unit_test(test_damaged),             cmocka_unit_test(test_long_input),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
