@@ -113,6 +113,7 @@ static void usage_serve(FILE *f)
             "  --max-queue N       generations active or waiting; more get 503 (default 16)\n"
             "  --max-body-mib N    request body limit, uploads included (default 16)\n"
             "  --max-models N      models kept loaded (default 4)\n"
+            "  --model-idle-s N    unload a model unused this long (default 600; 0 = never)\n"
             "  --max-jobs N        fine-tuning jobs kept (default 1000)\n"
             "  --max-files N       files kept (default 1000)\n"
             "  --log-level L       debug, info, warn or error (default info)\n"
@@ -131,6 +132,7 @@ static int cmd_serve(int argc, char **argv)
         {"threads", required_argument, 0, 't'},    {"train-threads", required_argument, 0, 'T'},
         {"max-queue", required_argument, 0, 'q'},  {"max-body-mib", required_argument, 0, 'b'},
         {"max-models", required_argument, 0, 'M'}, {"max-jobs", required_argument, 0, 'J'},
+        {"model-idle-s", required_argument, 0, 'I'},
         {"max-files", required_argument, 0, 'F'},  {"log-level", required_argument, 0, 'l'},
         {"quiet-requests", no_argument, 0, 'Q'},   {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -149,6 +151,7 @@ static int cmd_serve(int argc, char **argv)
         case 'q': bad = opt_int("--max-queue", optarg, 1, 4096, &cfg.max_queue); break;
         case 'b': bad = opt_int("--max-body-mib", optarg, 1, 4096, &mib); break;
         case 'M': bad = opt_int("--max-models", optarg, 1, 64, &cfg.max_models); break;
+        case 'I': bad = opt_int("--model-idle-s", optarg, 0, 1 << 30, &cfg.model_idle_s); break;
         case 'J': bad = opt_int("--max-jobs", optarg, 1, 100000, &cfg.max_jobs); break;
         case 'F': bad = opt_int("--max-files", optarg, 1, 100000, &cfg.max_files); break;
         case 'l':

@@ -732,6 +732,7 @@ void tg_config_default(tg_config_t *c)
     c->max_queue = 16;
     c->max_body_bytes = 16u << 20;
     c->max_models = 4;
+    c->model_idle_s = 600;
     c->max_messages = 256;
     c->max_file_lines = 100000;
     c->max_files = 1000;

@@ -121,6 +121,8 @@ void tg__models_destroy(tg_models_t *c);
 /* Loads (or finds) NAME.gguf. 0 with a reference, or -1 with 404 model_not_found / 500. */
 int tg__models_acquire(tg_models_t *c, const char *name, tg_model_t **out, tg_error_t *err);
 void tg__models_release(tg_models_t *c, tg_model_t *m);
+/* Unloads the models no generation has used for idle_ms. */
+void tg__models_sweep(tg_models_t *c, int64_t idle_ms);
 /* {"object":"list","data":[...]} of every NAME.gguf in the folder. */
 json_t *tg__models_list(tg_models_t *c);
 

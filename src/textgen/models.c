@@ -178,6 +178,28 @@ void tg__models_release(tg_models_t *c, tg_model_t *m)
         model_free(m);
 }
 
+void tg__models_sweep(tg_models_t *c, int64_t idle_ms)
+{
+    tg_model_t *gone[16];
+    int n_gone = 0;
+    int64_t now = core_now_ms();
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < c->n && n_gone < 16;) {
+        tg_model_t *m = c->m[i];
+        if (m->refs == 0 && now - m->last_used_ms >= idle_ms) {
+            gone[n_gone++] = m;
+            remove_at(c, i);
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < n_gone; i++) {
+        core_log(CORE_LOG_INFO, "model.unload", "model=%s reason=idle", gone[i]->name);
+        model_free(gone[i]);
+    }
+}
+
 json_t *tg__models_list(tg_models_t *c)
 {
     json_t *data = json_array();

@@ -221,8 +221,17 @@ static void *sched_main(void *arg)
             }
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         }
-        while (!head && !s->incoming && !s->stop)
-            pthread_cond_wait(&s->cv, &s->mu);
+        while (!head && !s->incoming && !s->stop) {
+            /* Idle: wake now and then to unload the models nobody uses any more. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0 && srv->cfg.model_idle_s > 0) {
+                pthread_mutex_unlock(&s->mu);
+                tg__models_sweep(&srv->models, (int64_t)srv->cfg.model_idle_s * 1000);
+                pthread_mutex_lock(&s->mu);
+            }
+        }
         tg_gen_job_t *in = s->incoming;
         s->incoming = NULL;
         bool stop = s->stop;

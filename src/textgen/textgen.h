@@ -35,6 +35,7 @@ typedef struct tg_config {
     int max_queue;            /* generations active or waiting (default 16); more get 503 */
     uint64_t max_body_bytes;  /* any request body, uploads included (default 16 MiB) */
     int max_models;           /* models kept loaded (default 4) */
+    int model_idle_s;         /* a model unused this long is unloaded (default 600; 0 = never) */
     int max_messages;         /* chat messages per request (default 256) */
     int max_file_lines;       /* lines of an uploaded JSONL file (default 100000) */
     int max_files;            /* files kept (default 1000) */

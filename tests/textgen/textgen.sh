@@ -389,7 +389,7 @@ done
 stop_tg
 
 section "queue limit and restart"
-start_tg --max-queue 2
+start_tg --max-queue 2 --model-idle-s 1
 STEP3=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["step"])' "$TMP/models/.textgen/jobs/$JOB3.json")
 first=
 for _ in $(seq 600); do
@@ -410,5 +410,7 @@ check "after a restart: the succeeded job" test "$(jget 'j["status"]+" "+j["fine
 api GET "/v1/fine_tuning/jobs/$JOB2"
 check "after a restart: the cancelled job" test "$(jget 'j["status"]')" = cancelled
 check "one log line per request with latency" grep -qE 'event=http.request .*status=200 ms=[0-9.]+ ' "$LOG"
+for _ in $(seq 60); do grep -q 'event=model.unload model=tiny reason=idle' "$LOG" && break; sleep 0.1; done
+check "an unused model is unloaded after --model-idle-s" grep -q 'event=model.unload model=tiny reason=idle' "$LOG"
 
 finish
