@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     static const char *def[] = {"tiny", "small", "base", "large"};
     const char **presets = argc > 1 ? (const char **)argv + 1 : def;
     int np = argc > 1 ? argc - 1 : 4;
-    char *text = make_corpus(200000);
+    char *text = make_corpus(40000);
     if (!text)
         return 1;
     const char *texts[1] = {text};

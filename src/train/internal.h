@@ -28,6 +28,9 @@ typedef void (*train__range_fn)(void *ctx, size_t i0, size_t i1);
 void train__parallel(nn_pool_t *pool, size_t n, train__range_fn fn, void *ctx);
 
 /* ==== op kernels ==== */
+/* The kernels' exp (vectorizable, relative error ~1e-7), exposed for its test. */
+float train__exp(float x);
+
 /* x[i] = E[ids[i]] for i < N; E is V x D. */
 void train__embed_fwd(const float *E, const int32_t *ids, int N, int D, float *x);
 /* dE[ids[i]] += dx[i], rows in order (deterministic). */

@@ -420,6 +420,24 @@ static void test_adamw(void **state)
     nn_pool_free(&pool);
 }
 
+/* ==== exp ==== */
+
+static void test_exp(void **state)
+{
+    (void)state;
+    double worst = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.01237f) {
+        double want = exp((double)x), got = train__exp(x);
+        double rel = fabs(got - want) / want;
+        worst = rel > worst ? rel : worst;
+    }
+    print_message("exp: worst relative error %.3g\n", worst);
+    assert_true(worst < 5e-7);
+    assert_true(train__exp(-1000.0f) < 1e-37f && train__exp(-1000.0f) >= 0);
+    assert_true(isfinite(train__exp(1000.0f)));
+    assert_float_equal(train__exp(0), 1.0f, 0);
+}
+
 /* ==== the whole model ==== */
 
 static void check_model(bool tied, int threads)
@@ -514,11 +532,12 @@ static void test_model_tied(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_embedding),    cmocka_unit_test(test_rmsnorm),
-        cmocka_unit_test(test_matmul),       cmocka_unit_test(test_rope),
-        cmocka_unit_test(test_attention),    cmocka_unit_test(test_swiglu),
-        cmocka_unit_test(test_xent),         cmocka_unit_test(test_adamw),
-        cmocka_unit_test(test_model_untied), cmocka_unit_test(test_model_tied),
+        cmocka_unit_test(test_embedding),  cmocka_unit_test(test_rmsnorm),
+        cmocka_unit_test(test_matmul),     cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_attention),  cmocka_unit_test(test_swiglu),
+        cmocka_unit_test(test_xent),       cmocka_unit_test(test_exp),
+        cmocka_unit_test(test_adamw),      cmocka_unit_test(test_model_untied),
+        cmocka_unit_test(test_model_tied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
