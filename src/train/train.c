@@ -353,7 +353,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 /* Everything a resumed run must share with the run that wrote the checkpoint. */
 static uint64_t run_hash(const train_params_t *p, const llm_config_t *c, float lr, int warmup,
-                         int T, int threads, const data_t *d)
+                         int T, const data_t *d)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     int ci[] = {c->n_vocab, c->n_ctx,      c->dim,     c->n_layers,
@@ -362,7 +362,7 @@ static uint64_t run_hash(const train_params_t *p, const llm_config_t *c, float l
     float cf[] = {c->rope_base, c->norm_eps, lr,          p->min_lr_ratio, p->weight_decay,
                   p->beta1,     p->beta2,    p->adam_eps, p->grad_clip};
     h = fnv(h, cf, sizeof cf);
-    int pi[] = {p->steps, p->batch_size, T, warmup, threads};
+    int pi[] = {p->steps, p->batch_size, T, warmup};
     h = fnv(h, pi, sizeof pi);
     FNV_VAL(h, p->seed);
     h = fnv(h, d->stream, d->n_stream * sizeof *d->stream);
@@ -590,14 +590,13 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
 
     if (nn_pool_create(p->n_threads, &pool) != 0)
         FAIL("cannot start %d threads", p->n_threads);
-    int threads = nn_pool_threads(pool);
 
     if (data_build(&d, tok, texts, lens, n, T, B, c.n_vocab, p->eval_fraction, p->seed, err,
                    errlen) != 0)
         goto out;
     if (train__model_init(&mdl, &c, B, T, true, pool, err, errlen) != 0)
         goto out;
-    uint64_t hash = run_hash(p, &c, lr, warmup, T, threads, &d);
+    uint64_t hash = run_hash(p, &c, lr, warmup, T, &d);
 
     int step0 = 0;
     if (ck) {
@@ -609,7 +608,7 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
         if (!gguf_get_u32(ck, "train.step", &st) || st > (uint32_t)p->steps)
             FAIL("checkpoint %s: bad step", ckpt_path);
         if (!gguf_get_i64(ck, "train.run_hash", &ck_hash) || (uint64_t)ck_hash != hash)
-            FAIL("checkpoint %s was made with other parameters, texts or thread count; "
+            FAIL("checkpoint %s was made with other parameters or texts; "
                  "remove it or run with the same ones",
                  ckpt_path);
         if (llm_config_from_gguf(ck, &cc, err, errlen) != 0)

@@ -7,16 +7,28 @@
  * model (its tokenizer and shape are kept). The result is a GGUF model file that src/llm (and
  * llama.cpp) loads: F32 weights, tokenizer and chat template included.
  *
- * Data: n texts (documents). Each is tokenized, BOS-prefixed and EOS-terminated; the token stream
- * is split into seq_len windows; eval_fraction of the windows (at least one when there are two or
- * more) is held out for the eval loss. Batches are drawn with the seed.
+ * Data: n texts (documents). Each is tokenized (control-token text such as "<|im_start|>" becomes
+ * the control token), BOS-prefixed and EOS-terminated, and the documents are concatenated into one
+ * stream, read cyclically. Windows of seq_len + 1 tokens (inputs and next-token targets) start at
+ * every document's BOS and every seq_len tokens inside a document, so each document is learned
+ * from position 0 as a prompt is run at inference. eval_fraction of the windows (at least one
+ * when there are two or more; a seeded choice) is held out for the eval loss (over at most 8
+ * batches). The batch of step s is a function of (seed, s) only: epochs of seeded shuffles.
  *
  * Determinism: for the same inputs, seed and thread count, the result file is identical byte for
- * byte.
+ * byte (fixed summation orders; nn_sgemm is deterministic per thread count).
  *
  * Checkpoints: every checkpoint_every steps (and on cancel), `<out_path>.ckpt` is written
- * atomically — a GGUF with the weights, AdamW moments and the step; run again with the same
- * parameters and resume = true to continue from it. */
+ * atomically — a GGUF with the model's keys, tokenizer and tensors plus `adam_m.*`/`adam_v.*`
+ * tensors and train.step / train.seed / train.run_hash (the data order is a function of seed and
+ * step, so that is the whole generator state). Run again with the same parameters and texts and
+ * resume = true to continue from it; anything else is refused (run_hash). With the same thread
+ * count too, the result is the file an uninterrupted run writes.
+ * The checkpoint is removed when the run completes.
+ *
+ * Throughput (progress and result): FLOPs per step = 6 x (matrix parameters, output head
+ * included, embedding lookup excluded) x tokens + 12 x dim x layers x (causal pairs
+ * B * T(T+1)/2) for attention; divided by the time of the steps (not evals or checkpoints). */
 #ifndef PERSONA_TRAIN_H
 #define PERSONA_TRAIN_H
 
@@ -39,13 +51,13 @@ const char *const *train_preset_names(void); /* NULL-terminated */
 typedef struct {
     const char *preset;    /* from scratch: a preset name; NULL when base_model is set */
     const char *base_model; /* continue from this GGUF (F32 or F16) */
-    int vocab_size;        /* from scratch: tokenizer size (default 1024) */
+    int vocab_size;        /* from scratch: tokenizer size (default 1024, range [259, 65536]) */
     int steps;             /* optimizer steps (default 200) */
     int batch_size;        /* sequences per step (default 8) */
-    int seq_len;           /* tokens per sequence (default: min(ctx, 128)) */
-    float lr;              /* peak learning rate (default 1e-3 from scratch, 1e-4 continuing) */
+    int seq_len;           /* tokens per sequence (0 = default: min(ctx, 128)) */
+    float lr;              /* peak learning rate (0 = default: 1e-3 from scratch, 1e-4 continuing) */
     float min_lr_ratio;    /* cosine floor as a fraction of lr (default 0.1) */
-    int warmup_steps;      /* default steps / 10 */
+    int warmup_steps;      /* -1 = default: steps / 10 */
     float weight_decay;    /* AdamW, default 0.1 (matrices only) */
     float beta1, beta2, adam_eps; /* 0.9, 0.95, 1e-8 */
     float grad_clip;       /* global norm, default 1.0; 0 = off */
@@ -55,7 +67,7 @@ typedef struct {
     bool resume;           /* continue from <out_path>.ckpt if it exists */
     uint64_t seed;         /* default 1 */
     int n_threads;         /* 0 = all cores */
-    const char *model_name; /* general.name of the result */
+    const char *model_name; /* general.name of the result (NULL = "persona") */
 } train_params_t;
 
 void train_params_default(train_params_t *p);
@@ -63,7 +75,8 @@ void train_params_default(train_params_t *p);
 typedef struct {
     int step, steps;
     float train_loss;  /* this step's mean cross-entropy */
-    float eval_loss;   /* latest eval loss, NAN before the first */
+    float eval_loss;   /* latest eval loss, NAN before the first (over the train windows when
+                          nothing is held out) */
     float lr;
     double tokens_per_s; /* training throughput so far */
     double gflops;       /* achieved GFLOP/s (forward + backward matmul FLOPs / time) */
