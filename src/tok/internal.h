@@ -83,6 +83,16 @@ bool tok__u64map_get(const tok__u64map_t *m, uint64_t key, uint64_t *val);
 void tok__u64map_free(tok__u64map_t *m);
 uint64_t tok__hash(const void *p, size_t n);
 
+/* map.c: growth of what the input sizes — 0 or -ENOMEM, never an abort (STYLE: allocations
+ * sized by input return errors). tok__grow makes *pp (an array of elem-byte items with *cap
+ * room) hold at least need items. */
+int tok__grow(void *pp, size_t *cap, size_t need, size_t elem);
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} tok__buf_t;
+int tok__buf_add(tok__buf_t *b, const void *p, size_t n);
+
 /* ---- the tokenizer ---- */
 struct tok {
     tok_kind_t kind;

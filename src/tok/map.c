@@ -152,3 +152,33 @@ void tok__u64map_free(tok__u64map_t *m)
     m->vals = NULL;
     m->n = 0;
 }
+
+int tok__grow(void *pp, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return -ENOMEM;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / elem)
+        return -ENOMEM;
+    void *q = realloc(*(void **)pp, c * elem);
+    if (!q)
+        return -ENOMEM;
+    *(void **)pp = q;
+    *cap = c;
+    return 0;
+}
+
+int tok__buf_add(tok__buf_t *b, const void *p, size_t n)
+{
+    if (n > SIZE_MAX - b->len - 1 || tok__grow(&b->data, &b->cap, b->len + n + 1, 1) < 0)
+        return -ENOMEM;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}

@@ -113,8 +113,7 @@ static int cmp_special(const void *a, const void *b, void *ctx)
 static int build_vocab(tok_t *t, const vocab_src_t *v, char *err, size_t errlen)
 {
     size_t n = v->n;
-    core_buf_t arena;
-    core_buf_init(&arena);
+    tok__buf_t arena = {0};
     int rc = -ENOMEM;
     t->n_vocab = (int)n;
     t->text_off = malloc(n * sizeof *t->text_off);
@@ -143,16 +142,21 @@ static int build_vocab(tok_t *t, const vocab_src_t *v, char *err, size_t errlen)
         }
         t->text_off[i] = (uint32_t)arena.len;
         t->text_len[i] = (uint32_t)v->lens[i];
-        core_buf_append(&arena, v->texts[i], v->lens[i]);
+        if (tok__buf_add(&arena, v->texts[i], v->lens[i]) < 0)
+            goto out;
     }
     /* pieces: the bytes each token decodes to */
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *s = (const uint8_t *)arena.data + t->text_off[i];
+        const uint8_t *s = arena.data + t->text_off[i];
         size_t len = t->text_len[i], start = arena.len;
         int32_t ty = t->type[i];
         uint8_t tmp[8];
         if (ty == TOK__CONTROL || ty == TOK__USER_DEFINED || ty == TOK__UNKNOWN) {
-            core_buf_append(&arena, s, len);
+            /* s points into the arena, which may move as it grows: copy by offset */
+            if (tok__grow(&arena.data, &arena.cap, arena.len + len + 1, 1) < 0)
+                goto out;
+            memcpy(arena.data + arena.len, arena.data + t->text_off[i], len);
+            arena.len += len;
         } else if (t->kind == TOK_KIND_SPM && ty == TOK__BYTE) {
             int b = spm_byte_value(s, len);
             if (b < 0) {
@@ -160,27 +164,31 @@ static int build_vocab(tok_t *t, const vocab_src_t *v, char *err, size_t errlen)
                 goto out;
             }
             tmp[0] = (uint8_t)b;
-            core_buf_append(&arena, tmp, 1);
+            if (tok__buf_add(&arena, tmp, 1) < 0)
+                goto out;
         } else {
             for (size_t p = 0; p < len;) {
-                s = (const uint8_t *)arena.data + t->text_off[i]; /* the arena may move */
+                /* the piece is at most as long as the text: make room once, so s stays put */
+                if (p == 0 && tok__grow(&arena.data, &arena.cap, arena.len + len + 1, 1) < 0)
+                    goto out;
+                s = arena.data + t->text_off[i];
                 uint32_t cp;
                 size_t cl = tok__utf8_next(s + p, len - p, &cp);
                 if (t->kind == TOK_KIND_SPM) {
                     if (cp == 0x2581) {
                         tmp[0] = ' ';
-                        core_buf_append(&arena, tmp, 1);
+                        (void)tok__buf_add(&arena, tmp, 1); /* room made above */
                     } else {
-                        core_buf_append(&arena, s + p, cl);
+                        (void)tok__buf_add(&arena, s + p, cl);
                     }
                 } else {
                     int b = cl == 1 && cp == 0xFFFD ? -1 : tok__cp_byte(cp);
                     if (b >= 0) {
                         tmp[0] = (uint8_t)b;
-                        core_buf_append(&arena, tmp, 1);
+                        (void)tok__buf_add(&arena, tmp, 1); /* room made above */
                     } else {
                         /* not a byte-level text: the token stands for its own bytes */
-                        core_buf_append(&arena, s + p, cl);
+                        (void)tok__buf_add(&arena, s + p, cl);
                     }
                 }
                 p += cl;
@@ -189,7 +197,10 @@ static int build_vocab(tok_t *t, const vocab_src_t *v, char *err, size_t errlen)
         t->piece_off[i] = (uint32_t)start;
         t->piece_len[i] = (uint32_t)(arena.len - start);
     }
-    t->arena = (uint8_t *)core_buf_steal(&arena);
+    t->arena = arena.data ? arena.data : calloc(1, 1);
+    arena.data = NULL;
+    if (!t->arena)
+        goto out;
     if ((rc = tok__strmap_build(&t->text_map, t->arena, t->text_off, t->text_len, n)) < 0)
         goto out;
 
@@ -225,7 +236,7 @@ static int build_vocab(tok_t *t, const vocab_src_t *v, char *err, size_t errlen)
     qsort_r(t->special, (size_t)t->n_special, sizeof *t->special, cmp_special, t);
     rc = 0;
 out:
-    core_buf_destroy(&arena);
+    free(arena.data);
     if (rc == -ENOMEM)
         terr(err, errlen, "out of memory");
     return rc;
@@ -239,16 +250,17 @@ static int build_merges(tok_t *t, const int32_t *pairs, int n_merges, char *err,
     t->merge_pair = malloc(((size_t)n_merges * 2 + 1) * sizeof *t->merge_pair);
     if (!t->merge_pair)
         return terr(err, errlen, "out of memory");
-    core_buf_t cat;
-    core_buf_init(&cat);
+    tok__buf_t cat = {0};
     int rc = 0;
     for (int r = 0; r < n_merges; r++) {
         int32_t a = pairs[2 * r], b = pairs[2 * r + 1];
         size_t la, lb;
         const uint8_t *sa = tok__text(t, a, &la), *sb = tok__text(t, b, &lb);
-        core_buf_reset(&cat);
-        core_buf_append(&cat, sa, la);
-        core_buf_append(&cat, sb, lb);
+        cat.len = 0;
+        if (tok__buf_add(&cat, sa, la) < 0 || tok__buf_add(&cat, sb, lb) < 0) {
+            rc = terr(err, errlen, "out of memory");
+            break;
+        }
         int32_t c = tok__strmap_get(&t->text_map, cat.data, cat.len);
         if (c < 0) {
             rc = terr(err, errlen, "merge %d joins into no token", r);
@@ -264,7 +276,7 @@ static int build_merges(tok_t *t, const int32_t *pairs, int n_merges, char *err,
         t->merge_pair[2 * r + 1] = b;
         t->n_merges = r + 1;
     }
-    core_buf_destroy(&cat);
+    free(cat.data);
     return rc;
 }
 

@@ -37,9 +37,10 @@ typedef struct {
 
 typedef struct {
     /* tokens: bytes in arena */
-    core_buf_t arena;
+    tok__buf_t arena;
     uint32_t *off, *len;
-    int n_tok, cap_tok;
+    int n_tok;
+    size_t cap_off, cap_len;
     tok__u64map_t tok_by_hash; /* hash(bytes) -> id */
     /* words */
     int32_t *sym;      /* every word's symbols, word w at sym_off[w] */
@@ -76,14 +77,15 @@ __attribute__((format(printf, 3, 4))) static int terr(char *err, size_t errlen, 
 
 static int add_token(trainer_t *tr, const uint8_t *s, size_t n)
 {
-    if (tr->n_tok == tr->cap_tok) {
-        tr->cap_tok = tr->cap_tok ? 2 * tr->cap_tok : 1024;
-        tr->off = xrealloc(tr->off, (size_t)tr->cap_tok * sizeof *tr->off);
-        tr->len = xrealloc(tr->len, (size_t)tr->cap_tok * sizeof *tr->len);
-    }
+    size_t need = (size_t)tr->n_tok + 1;
+    if (tok__grow(&tr->off, &tr->cap_off, need, sizeof *tr->off) < 0 ||
+        tok__grow(&tr->len, &tr->cap_len, need, sizeof *tr->len) < 0 ||
+        tr->arena.len + n > UINT32_MAX)
+        return -ENOMEM;
     tr->off[tr->n_tok] = (uint32_t)tr->arena.len;
     tr->len[tr->n_tok] = (uint32_t)n;
-    core_buf_append(&tr->arena, s, n);
+    if (tok__buf_add(&tr->arena, s, n) < 0)
+        return -ENOMEM;
     if (tok__u64map_put(&tr->tok_by_hash, tok__hash(s, n) >> 1, (uint64_t)tr->n_tok) < 0)
         return -ENOMEM;
     return tr->n_tok++;
@@ -121,12 +123,10 @@ static bool hent_better(const trainer_t *tr, const hent_t *p, const hent_t *q)
     return c < 0;
 }
 
-static void heap_push(trainer_t *tr, int32_t pair)
+static int heap_push(trainer_t *tr, int32_t pair)
 {
-    if (tr->n_heap == tr->cap_heap) {
-        tr->cap_heap = tr->cap_heap ? 2 * tr->cap_heap : 4096;
-        tr->heap = xrealloc(tr->heap, tr->cap_heap * sizeof *tr->heap);
-    }
+    if (tok__grow(&tr->heap, &tr->cap_heap, tr->n_heap + 1, sizeof *tr->heap) < 0)
+        return -ENOMEM;
     hent_t e = {.count = tr->pairs[pair].count, .pair = pair};
     size_t i = tr->n_heap++;
     while (i > 0) {
@@ -137,6 +137,7 @@ static void heap_push(trainer_t *tr, int32_t pair)
         i = p;
     }
     tr->heap[i] = e;
+    return 0;
 }
 
 static hent_t heap_pop(trainer_t *tr)
@@ -169,10 +170,9 @@ static int32_t pair_get(trainer_t *tr, int32_t a, int32_t b)
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b, v;
     if (tok__u64map_get(&tr->pair_idx, key, &v))
         return (int32_t)v;
-    if (tr->n_pairs == tr->cap_pairs) {
-        tr->cap_pairs = tr->cap_pairs ? 2 * tr->cap_pairs : 4096;
-        tr->pairs = xrealloc(tr->pairs, tr->cap_pairs * sizeof *tr->pairs);
-    }
+    if (tr->n_pairs >= INT32_MAX ||
+        tok__grow(&tr->pairs, &tr->cap_pairs, tr->n_pairs + 1, sizeof *tr->pairs) < 0)
+        return -1;
     int32_t i = (int32_t)tr->n_pairs++;
     tr->pairs[i] = (pair_t){.a = a, .b = b};
     if (tok__u64map_put(&tr->pair_idx, key, (uint64_t)i) < 0)
@@ -180,27 +180,28 @@ static int32_t pair_get(trainer_t *tr, int32_t a, int32_t b)
     return i;
 }
 
-static void pair_add_word(pair_t *p, int32_t w)
+static int pair_add_word(pair_t *p, int32_t w)
 {
     if (p->n_words && p->words[p->n_words - 1] == w)
-        return;
-    if (p->n_words == p->cap_words) {
-        p->cap_words = p->cap_words ? 2 * p->cap_words : 4;
-        p->words = xrealloc(p->words, p->cap_words * sizeof *p->words);
-    }
+        return 0;
+    size_t cap = p->cap_words;
+    if (p->n_words == UINT32_MAX || tok__grow(&p->words, &cap, (size_t)p->n_words + 1,
+                                              sizeof *p->words) < 0 || cap > UINT32_MAX)
+        return -ENOMEM;
+    p->cap_words = (uint32_t)cap;
     p->words[p->n_words++] = w;
+    return 0;
 }
 
-static void touch(trainer_t *tr, int32_t pi, uint32_t step)
+static int touch(trainer_t *tr, int32_t pi, uint32_t step)
 {
     if (tr->pairs[pi].stamp == step)
-        return;
+        return 0;
     tr->pairs[pi].stamp = step;
-    if (tr->n_touched == tr->cap_touched) {
-        tr->cap_touched = tr->cap_touched ? 2 * tr->cap_touched : 1024;
-        tr->touched = xrealloc(tr->touched, tr->cap_touched * sizeof *tr->touched);
-    }
+    if (tok__grow(&tr->touched, &tr->cap_touched, tr->n_touched + 1, sizeof *tr->touched) < 0)
+        return -ENOMEM;
     tr->touched[tr->n_touched++] = pi;
+    return 0;
 }
 
 /* Adds sign * freq to every adjacent pair of word w; with record, notes w in each pair's list. */
@@ -212,10 +213,9 @@ static int count_word(trainer_t *tr, size_t w, int sign, bool record, uint32_t s
         if (pi < 0)
             return -ENOMEM;
         tr->pairs[pi].count += sign * tr->freq[w];
-        if (record)
-            pair_add_word(&tr->pairs[pi], (int32_t)w);
-        if (step)
-            touch(tr, pi, step);
+        if ((record && pair_add_word(&tr->pairs[pi], (int32_t)w) < 0) ||
+            (step && touch(tr, pi, step) < 0))
+            return -ENOMEM;
     }
     return 0;
 }
@@ -225,20 +225,22 @@ static int count_word(trainer_t *tr, size_t w, int sign, bool record, uint32_t s
 /* ==================================================================================== */
 
 typedef struct {
-    core_buf_t bytes;
+    tok__buf_t bytes;
     uint64_t *woff;
     uint32_t *wl;
     int64_t *cnt;
-    size_t n, cap;
+    size_t n, cap_off, cap_wl, cap_cnt;
     int32_t *slots;
     size_t mask;
 } words_t;
 
-static void words_rehash(words_t *ws)
+static int words_rehash(words_t *ws, size_t cap)
 {
-    size_t cap = (ws->mask + 1) * 2;
+    if (ws->n >= INT32_MAX)
+        return -ENOMEM;
     free(ws->slots);
-    ws->slots = xmalloc(cap * sizeof *ws->slots);
+    if (!(ws->slots = malloc(cap * sizeof *ws->slots)))
+        return -ENOMEM;
     memset(ws->slots, 0xff, cap * sizeof *ws->slots);
     ws->mask = cap - 1;
     for (size_t i = 0; i < ws->n; i++) {
@@ -247,31 +249,32 @@ static void words_rehash(words_t *ws)
             j = (j + 1) & ws->mask;
         ws->slots[j] = (int32_t)i;
     }
+    return 0;
 }
 
-static void words_add(words_t *ws, const uint8_t *s, size_t n)
+static int words_add(words_t *ws, const uint8_t *s, size_t n)
 {
     size_t j = tok__hash(s, n) & ws->mask;
     for (; ws->slots[j] >= 0; j = (j + 1) & ws->mask) {
         int32_t i = ws->slots[j];
         if (ws->wl[i] == n && !memcmp(ws->bytes.data + ws->woff[i], s, n)) {
             ws->cnt[i]++;
-            return;
+            return 0;
         }
     }
-    if (ws->n == ws->cap) {
-        ws->cap = ws->cap ? 2 * ws->cap : 4096;
-        ws->woff = xrealloc(ws->woff, ws->cap * sizeof *ws->woff);
-        ws->wl = xrealloc(ws->wl, ws->cap * sizeof *ws->wl);
-        ws->cnt = xrealloc(ws->cnt, ws->cap * sizeof *ws->cnt);
-    }
+    if (n > UINT32_MAX || tok__grow(&ws->woff, &ws->cap_off, ws->n + 1, sizeof *ws->woff) < 0 ||
+        tok__grow(&ws->wl, &ws->cap_wl, ws->n + 1, sizeof *ws->wl) < 0 ||
+        tok__grow(&ws->cnt, &ws->cap_cnt, ws->n + 1, sizeof *ws->cnt) < 0)
+        return -ENOMEM;
     ws->woff[ws->n] = ws->bytes.len;
     ws->wl[ws->n] = (uint32_t)n;
     ws->cnt[ws->n] = 1;
-    core_buf_append(&ws->bytes, s, n);
+    if (tok__buf_add(&ws->bytes, s, n) < 0)
+        return -ENOMEM;
     ws->slots[j] = (int32_t)ws->n++;
     if (2 * ws->n > ws->mask + 1)
-        words_rehash(ws);
+        return words_rehash(ws, (ws->mask + 1) * 2);
+    return 0;
 }
 
 /* ==================================================================================== */
@@ -289,8 +292,7 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
     const char **ttexts = NULL;
     size_t *tlens = NULL;
     int32_t *types = NULL;
-    core_buf_t texts_buf;
-    core_buf_init(&texts_buf);
+    tok__buf_t texts_buf = {0}, cat = {0};
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';
@@ -300,8 +302,6 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
     if (n && (!texts || !lens))
         return terr(err, errlen, "no texts");
 
-    core_buf_init(&tr.arena);
-    core_buf_init(&ws.bytes);
     if (tok__u64map_init(&tr.tok_by_hash, (size_t)vocab_size) < 0 ||
         tok__u64map_init(&tr.pair_idx, 1 << 16) < 0)
         goto out;
@@ -312,15 +312,15 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
     }
 
     /* unique words and their counts */
-    ws.mask = 4095;
-    ws.slots = xmalloc((ws.mask + 1) * sizeof *ws.slots);
-    memset(ws.slots, 0xff, (ws.mask + 1) * sizeof *ws.slots);
+    if (words_rehash(&ws, 4096) < 0)
+        goto out;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *s = (const uint8_t *)texts[i];
         for (size_t pos = 0; pos < lens[i];) {
             size_t end = tok__pretok_next(s, lens[i], pos);
-            if (end - pos >= 2) /* one byte has no pair to merge */
-                words_add(&ws, s + pos, end - pos);
+            /* one byte has no pair to merge */
+            if (end - pos >= 2 && words_add(&ws, s + pos, end - pos) < 0)
+                goto out;
             pos = end;
         }
     }
@@ -342,14 +342,13 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
             goto out;
     }
     for (size_t p = 0; p < tr.n_pairs; p++)
-        heap_push(&tr, (int32_t)p);
+        if (heap_push(&tr, (int32_t)p) < 0)
+            goto out;
 
     int target = vocab_size - 3; /* room for the specials */
     merges = malloc(2 * (size_t)TOK__MAX_TRAIN_VOCAB * 2 * sizeof *merges);
     if (!merges)
         goto out;
-    core_buf_t cat;
-    core_buf_init(&cat);
     uint32_t step = 0;
     while (tr.n_tok < target && tr.n_heap && n_merges < 2 * TOK__MAX_TRAIN_VOCAB) {
         hent_t top = heap_pop(&tr);
@@ -358,14 +357,13 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
             continue; /* stale */
         step++;
         int32_t a = p->a, b = p->b;
-        core_buf_reset(&cat);
-        core_buf_append(&cat, tr.arena.data + tr.off[a], tr.len[a]);
-        core_buf_append(&cat, tr.arena.data + tr.off[b], tr.len[b]);
-        int c = find_token(&tr, (const uint8_t *)cat.data, cat.len);
-        if (c < 0 && (c = add_token(&tr, (const uint8_t *)cat.data, cat.len)) < 0) {
-            core_buf_destroy(&cat);
+        cat.len = 0;
+        if (tok__buf_add(&cat, tr.arena.data + tr.off[a], tr.len[a]) < 0 ||
+            tok__buf_add(&cat, tr.arena.data + tr.off[b], tr.len[b]) < 0)
             goto out;
-        }
+        int c = find_token(&tr, cat.data, cat.len);
+        if (c < 0 && (c = add_token(&tr, cat.data, cat.len)) < 0)
+            goto out;
         merges[2 * n_merges] = a;
         merges[2 * n_merges + 1] = b;
         n_merges++;
@@ -391,7 +389,6 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
                 continue; /* stale entry: an earlier merge took the pair out of this word */
             if (count_word(&tr, (size_t)w, -1, false, step) < 0) {
                 free(list);
-                core_buf_destroy(&cat);
                 goto out;
             }
             uint32_t o = 0;
@@ -406,16 +403,14 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
             tr.wlen[w] = o;
             if (count_word(&tr, (size_t)w, +1, true, step) < 0) {
                 free(list);
-                core_buf_destroy(&cat);
                 goto out;
             }
         }
         free(list);
         for (size_t k = 0; k < tr.n_touched; k++)
-            if (tr.pairs[tr.touched[k]].count > 0)
-                heap_push(&tr, tr.touched[k]);
+            if (tr.pairs[tr.touched[k]].count > 0 && heap_push(&tr, tr.touched[k]) < 0)
+                goto out;
     }
-    core_buf_destroy(&cat);
 
     /* the vocabulary as GGUF stores it: byte-level texts, then the specials */
     int nv = tr.n_tok + 3;
@@ -431,8 +426,11 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
         toff[i] = texts_buf.len;
         for (uint32_t k = 0; k < tr.len[i]; k++) {
             uint8_t u[4];
-            size_t ul = tok__utf8_put(tok__byte_cp((uint8_t)tr.arena.data[tr.off[i] + k]), u);
-            core_buf_append(&texts_buf, u, ul);
+            size_t ul = tok__utf8_put(tok__byte_cp(tr.arena.data[tr.off[i] + k]), u);
+            if (tok__buf_add(&texts_buf, u, ul) < 0) {
+                free(toff);
+                goto out;
+            }
         }
         tlens[i] = texts_buf.len - toff[i];
         types[i] = TOK__NORMAL;
@@ -440,18 +438,21 @@ int tok_train(const char *const *texts, const size_t *lens, size_t n, int vocab_
     for (int k = 0; k < 3; k++) {
         int i = tr.n_tok + k;
         toff[i] = texts_buf.len;
-        core_buf_puts(&texts_buf, SPECIALS[k]);
+        if (tok__buf_add(&texts_buf, SPECIALS[k], strlen(SPECIALS[k])) < 0) {
+            free(toff);
+            goto out;
+        }
         tlens[i] = strlen(SPECIALS[k]);
         types[i] = TOK__CONTROL;
     }
     for (int i = 0; i < nv; i++)
-        ttexts[i] = texts_buf.data + toff[i];
+        ttexts[i] = (const char *)texts_buf.data + toff[i];
     free(toff);
     rc = tok__new_trained(ttexts, tlens, types, nv, merges, n_merges, out, err, errlen);
 out:
     if (rc == -ENOMEM)
         terr(err, errlen, "out of memory");
-    core_buf_destroy(&tr.arena);
+    free(tr.arena.data);
     free(tr.off);
     free(tr.len);
     tok__u64map_free(&tr.tok_by_hash);
@@ -466,7 +467,7 @@ out:
     tok__u64map_free(&tr.pair_idx);
     free(tr.heap);
     free(tr.touched);
-    core_buf_destroy(&ws.bytes);
+    free(ws.bytes.data);
     free(ws.woff);
     free(ws.wl);
     free(ws.cnt);
@@ -475,6 +476,7 @@ out:
     free(ttexts);
     free(tlens);
     free(types);
-    core_buf_destroy(&texts_buf);
+    free(texts_buf.data);
+    free(cat.data);
     return rc;
 }
