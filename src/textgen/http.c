@@ -60,6 +60,8 @@ void tg__req_unref(tg_req_t *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
+    if (r->body_reserved)
+        atomic_fetch_sub(&r->srv->body_bytes, r->body_reserved);
     free(r->path);
     free(r->query);
     free(r->authorization);
@@ -445,6 +447,16 @@ static int on_http(tg_server_t *s, struct lws *wsi, tg_pss_t *pss, const char *u
         early_error(r, 413, "request_too_large", msg);
         return 0;
     }
+    if (r->content_length > 0) {
+        uint64_t now = atomic_fetch_add(&s->body_bytes, r->content_length);
+        r->body_reserved = r->content_length;
+        if (now + r->content_length > s->body_budget) {
+            r->close_after = true;
+            early_error(r, 503, "server_busy",
+                        "The server is receiving too many large bodies at once. Try again later.");
+            return 0;
+        }
+    }
     if (route == R_HEALTH) {
         r->dispatched = true;
         tg__reply(r, 200, "application/json", xstrdup("{\"status\":\"ok\"}\n"), 16);
@@ -759,6 +771,8 @@ int tg_server_new(const tg_config_t *cfg, tg_server_t **out)
     s->cfg.api_key = cfg->api_key && *cfg->api_key ? xstrdup(cfg->api_key) : NULL;
     pthread_mutex_init(&s->wake_mu, NULL);
     atomic_init(&s->next_id, 1);
+    atomic_init(&s->body_bytes, 0);
+    s->body_budget = cfg->max_body_bytes * 4 > (64u << 20) ? cfg->max_body_bytes * 4 : (64u << 20);
     struct stat st;
     if (!cfg->models_dir || stat(cfg->models_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         core_log(CORE_LOG_ERROR, "textgen.start", "models_dir=%s error=\"not a folder\"",

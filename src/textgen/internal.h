@@ -54,6 +54,7 @@ struct tg_req {
     bool has_length;
     core_buf_t body;
     bool body_too_large;
+    uint64_t body_reserved;    /* counted in srv->body_bytes until the request is freed */
     bool dispatched;
 
     /* response, under mu */
@@ -182,6 +183,10 @@ struct tg_server {
     tg_sched_t sched;
     tg_ft_t *ft;
     atomic_uint_fast64_t next_id;
+    /* Bytes of request bodies being gathered in memory, all connections together: bounded by
+     * body_budget so that many large uploads at once cannot exhaust memory. */
+    atomic_uint_fast64_t body_bytes;
+    uint64_t body_budget;
 
     pthread_mutex_t wake_mu;   /* requests with something for the loop to write */
     tg_req_t **wake;
