@@ -67,20 +67,25 @@ NN_AVX512 static float dot_f16(const nn_f16_t *w, const float *x, size_t n)
 }
 
 /* ---- quantized dot products, 16 blocks at a time ----
- * Per pair of blocks one 512-bit register of int8 products is summed (maddubs + madd) into 16
- * int32 lanes, 8 per block. Eight such registers (16 blocks) are then reduced, in integers, to
- * one register holding one exact sum per block, in the lane order LANE_BLOCK below; the block
- * scales d_w (gathered) times d_x are applied once per 16 blocks with one multiply-add. This
- * keeps per-block scalar work (f16 scale conversion, broadcasts) out of the inner loop.
+ * The int8 products of the blocks are summed (maddubs + madd) into int32 lanes of 512-bit
+ * registers, several lanes per block; the registers of 16 blocks are then reduced, in integers,
+ * to one register holding one exact sum per block, in a fixed lane order (LANE_Q8 / LANE_Q4
+ * below); the block scales d_w (gathered) times d_x are applied once per 16 blocks with one
+ * multiply-add. This keeps per-block scalar work (f16 scale conversion, broadcasts) out of the
+ * inner loop.
+ *   Q8_0: one register per block pair (lanes 0-7 block b, 8-15 block b+1).
+ *   Q4_0: one register per quad of blocks: the 16 packed bytes of 4 blocks side by side, their
+ *         low nibbles (elements 0-15) times x and their high nibbles (16-31) times x, summed in
+ *         int16 before madd; 128-bit lane L holds block L of the quad. The nibbles are used
+ *         unsigned, 0..15, and the -8 offset is taken off afterwards as 8 * sum(x).
  *
  * x layout made by xprep (nbp = nb rounded up to 16, padding zero):
- *   int8  qs[nbp*32]  Q8_0 weights: each block's 32 values in order; Q4_0 weights: per block
- *                     pair (b, b+1): x_b[0:16], x_b1[0:16], x_b[16:32], x_b1[16:32], matching
- *                     the low and high nibbles of the two weight blocks
- *   float d[nbp]      x's block scales, in LANE_BLOCK order within each group of 16
- *   int32 s8[nbp]     8 * (sum of the block's values), same order (Q4_0: the nibbles are used
- *                     unsigned, 0..15, so the -8 offset is taken off as 8 * sum(x) afterwards) */
-static const int LANE_BLOCK[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
+ *   int8  qs[nbp*32]  Q8_0 weights: each block's 32 values in order; Q4_0 weights: per quad
+ *                     of blocks b..b+3: x_b[0:16] .. x_b+3[0:16], then x_b[16:32] .. x_b+3[16:32]
+ *   float d[nbp]      x's block scales, in lane order within each group of 16
+ *   int32 s8[nbp]     8 * (sum of the block's values), same order (used by Q4_0) */
+static const int LANE_Q8[16] = {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15};
+static const int LANE_Q4[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
 
 static size_t xprep_bytes(size_t nb)
 {
@@ -94,19 +99,20 @@ static const void *xprep(nn_type_t wtype, const nn_block_q8_0 *xq, size_t nb, vo
     int8_t *qs = buf;
     float *d = (float *)(qs + nbp * 32);
     int32_t *s8 = (int32_t *)(d + nbp);
+    const int *lane = wtype == NN_Q4_0 ? LANE_Q4 : LANE_Q8;
     memset(buf, 0, xprep_bytes(nb));
     for (size_t b = 0; b < nb; b++) {
         if (wtype == NN_Q4_0) {
-            size_t pair = b / 2 * 64, half = b % 2 * 16;
-            memcpy(qs + pair + half, xq[b].qs, 16);
-            memcpy(qs + pair + 32 + half, xq[b].qs + 16, 16);
+            size_t quad = b / 4 * 128, part = b % 4 * 16;
+            memcpy(qs + quad + part, xq[b].qs, 16);
+            memcpy(qs + quad + 64 + part, xq[b].qs + 16, 16);
         } else {
             memcpy(qs + b * 32, xq[b].qs, 32);
         }
     }
     for (size_t g = 0; g < nbp; g += 16)
         for (int i = 0; i < 16; i++) {
-            size_t b = g + (size_t)LANE_BLOCK[i];
+            size_t b = g + (size_t)lane[i];
             if (b >= nb)
                 continue;
             int sum = 0;
@@ -126,17 +132,29 @@ NN_AVX512 static inline __m512i q8_pair(__m512i w, __m512i x)
     return _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), _mm512_set1_epi16(1));
 }
 
-/* Q4_0 pair: nibbles 0..15 as unsigned bytes [lo_b lo_b1 hi_b hi_b1] times x in the same order */
-NN_AVX512 static inline __m512i q4_pair(__m256i q, __m512i x)
+/* Q4_0 quad: 16 packed bytes of 4 blocks in q; 16 int32 sums, 4 per block (lane L: block L) */
+NN_AVX512 static inline __m512i q4_quad(__m512i q, const int8_t *x)
 {
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-    z = _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(z, x), _mm512_set1_epi16(1));
+    const __m512i m = _mm512_set1_epi8(0x0f);
+    __m512i lo = _mm512_and_si512(q, m), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m);
+    /* each maddubs sum is at most 2*15*127 = 3810, so two of them add up safely in int16 */
+    __m512i s = _mm512_add_epi16(_mm512_maddubs_epi16(lo, _mm512_load_si512(x)),
+                                 _mm512_maddubs_epi16(hi, _mm512_load_si512(x + 64)));
+    return _mm512_madd_epi16(s, _mm512_set1_epi16(1));
 }
 
-/* Eight pair registers -> 16 block sums in LANE_BLOCK order. `lo_hi` is the Q4_0 layout, where a
- * pair register's 128-bit lanes hold blocks [b, b1, b, b1] instead of [b, b, b1, b1]. */
-NN_AVX512 static inline __m512i reduce8(const __m512i v[8], bool lo_hi)
+/* Four quad registers -> 16 block sums, lane 4L+j holding block 4j+L (LANE_Q4) */
+NN_AVX512 static inline __m512i reduce4(const __m512i v[4])
+{
+    __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]),
+                                  _mm512_unpackhi_epi32(v[0], v[1]));
+    __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]),
+                                  _mm512_unpackhi_epi32(v[2], v[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+}
+
+/* Eight Q8_0 pair registers -> 16 block sums in LANE_Q8 order */
+NN_AVX512 static inline __m512i reduce8(const __m512i v[8])
 {
     __m512i t[4], u[2];
     for (int i = 0; i < 4; i++)
@@ -145,30 +163,26 @@ NN_AVX512 static inline __m512i reduce8(const __m512i v[8], bool lo_hi)
     for (int i = 0; i < 2; i++)
         u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
                                 _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-    if (lo_hi)
-        return _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2)));
     return _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
                             _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* d_w of up to 16 blocks (mask of valid lanes) in LANE_BLOCK order, as floats */
-NN_AVX512 static inline __m512 gather_d(const void *first_block, int block_bytes, __mmask16 m)
+/* d_w of up to 16 blocks (mask of valid lanes) in the given lane order, as floats */
+NN_AVX512 static inline __m512 gather_d(const void *first_block, __m512i byte_offsets, __mmask16 m)
 {
-    __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15),
-        _mm512_set1_epi32(block_bytes));
-    __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, first_block, 1);
+    __m512i raw =
+        _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, byte_offsets, first_block, 1);
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
 }
 
-NN_AVX512 static inline __mmask16 lane_mask(size_t m)
+NN_AVX512 static inline __mmask16 lane_mask(const int lane[16], size_t m)
 {
-    unsigned mask = 0;
-    for (int i = 0; i < 16; i++)
-        if ((size_t)LANE_BLOCK[i] < m)
-            mask |= 1u << i;
-    return (__mmask16)mask;
+    return _mm512_cmplt_epi32_mask(_mm512_loadu_si512(lane), _mm512_set1_epi32((int)m));
+}
+
+NN_AVX512 static inline __m512i lane_offsets(const int lane[16], int block_bytes)
+{
+    return _mm512_mullo_epi32(_mm512_loadu_si512(lane), _mm512_set1_epi32(block_bytes));
 }
 
 NN_AVX512 static inline __m256i ld_q8(const nn_block_q8_0 *w, bool present)
@@ -181,6 +195,7 @@ NN_AVX512 static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t n
     size_t nbp = (nb + 15) / 16 * 16;
     const int8_t *xqs = xv;
     const float *xd = (const float *)(xqs + nbp * 32);
+    const __m512i offs = lane_offsets(LANE_Q8, sizeof *w);
     __m512 acc = _mm512_setzero_ps();
     __m512i v[8];
     for (size_t g = 0; g < nb; g += 16) {
@@ -197,24 +212,35 @@ NN_AVX512 static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t n
         } else {
             for (int k = 0; k < 8; k++) {
                 size_t b0 = 2 * (size_t)k;
+                if (b0 >= m) {
+                    v[k] = _mm512_setzero_si512();
+                    continue;
+                }
                 __m512i wz = _mm512_inserti64x4(_mm512_castsi256_si512(ld_q8(wb + b0, b0 < m)),
                                                 ld_q8(wb + b0 + 1, b0 + 1 < m), 1);
                 v[k] = q8_pair(wz, _mm512_load_si512(xb + 64 * k));
             }
         }
-        __m512i s = reduce8(v, false);
-        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, sizeof *wb, m == 16 ? 0xffff : lane_mask(m)),
+        __m512i s = reduce8(v);
+        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, offs, m == 16 ? 0xffff : lane_mask(LANE_Q8, m)),
                                   _mm512_load_ps(xd + g));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);
     }
     return _mm512_reduce_add_ps(acc);
 }
 
-NN_AVX512 static inline __m256i ld_q4_pair(const nn_block_q4_0 *w, bool p0, bool p1)
+/* the 16 packed bytes of blocks w[0..3] side by side; blocks at or past `m` read as zero */
+NN_AVX512 static inline __m512i ld_q4_quad(const nn_block_q4_0 *w, size_t m)
 {
-    __m128i a = p0 ? _mm_loadu_si128((const __m128i *)w[0].qs) : _mm_setzero_si128();
-    __m128i b = p1 ? _mm_loadu_si128((const __m128i *)w[1].qs) : _mm_setzero_si128();
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+    __m512i z = _mm512_castsi128_si512(m > 0 ? _mm_loadu_si128((const __m128i *)w[0].qs)
+                                             : _mm_setzero_si128());
+    if (m > 1)
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)w[1].qs), 1);
+    if (m > 2)
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)w[2].qs), 2);
+    if (m > 3)
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)w[3].qs), 3);
+    return z;
 }
 
 NN_AVX512 static float dot_q4_0(const nn_block_q4_0 *w, const void *xv, size_t nb)
@@ -223,25 +249,35 @@ NN_AVX512 static float dot_q4_0(const nn_block_q4_0 *w, const void *xv, size_t n
     const int8_t *xqs = xv;
     const float *xd = (const float *)(xqs + nbp * 32);
     const int32_t *xs8 = (const int32_t *)(xd + nbp);
+    const __m512i offs = lane_offsets(LANE_Q4, sizeof *w);
     __m512 acc = _mm512_setzero_ps();
-    __m512i v[8];
+    __m512i v[4];
     for (size_t g = 0; g < nb; g += 16) {
         size_t m = nb - g < 16 ? nb - g : 16;
         const nn_block_q4_0 *wb = w + g;
         const int8_t *xb = xqs + g * 32;
         if (m == 16) {
-            for (int k = 0; k < 8; k++)
-                v[k] = q4_pair(ld_q4_pair(wb + 2 * k, true, true), _mm512_load_si512(xb + 64 * k));
+            for (int k = 0; k < 4; k++) {
+                const nn_block_q4_0 *q = wb + 4 * k;
+                __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)q[0].qs));
+                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)q[1].qs), 1);
+                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)q[2].qs), 2);
+                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)q[3].qs), 3);
+                v[k] = q4_quad(z, xb + 128 * k);
+            }
         } else {
-            for (int k = 0; k < 8; k++) {
-                size_t b0 = 2 * (size_t)k;
-                v[k] = q4_pair(ld_q4_pair(wb + b0, b0 < m, b0 + 1 < m),
-                               _mm512_load_si512(xb + 64 * k));
+            for (int k = 0; k < 4; k++) {
+                size_t b0 = 4 * (size_t)k, left = m > b0 ? m - b0 : 0;
+                if (!left) {
+                    v[k] = _mm512_setzero_si512();
+                    continue;
+                }
+                v[k] = q4_quad(ld_q4_quad(wb + b0, left), xb + 128 * k);
             }
         }
         /* sum((q-8)*x) = sum(q*x) - 8*sum(x), exact in int32; padding blocks give 0 - 0 */
-        __m512i s = _mm512_sub_epi32(reduce8(v, true), _mm512_load_si512(xs8 + g));
-        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, sizeof *wb, m == 16 ? 0xffff : lane_mask(m)),
+        __m512i s = _mm512_sub_epi32(reduce4(v), _mm512_load_si512(xs8 + g));
+        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, offs, m == 16 ? 0xffff : lane_mask(LANE_Q4, m)),
                                   _mm512_load_ps(xd + g));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);
     }
