@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define POLL_MS 500             /* between two looks at a running training */
 #define EXPORT_PAGE 500
@@ -198,9 +199,15 @@ int jobs_run_model_train(store_t *st, const store_job_t *job, const jobs_config_
             goto out;
     }
     if (!m.remote_job[0]) {
+        /* Unique on a service shared by several personads (each numbers accounts and jobs
+         * from 1): the model file of one must never replace another's. At most 40 characters
+         * of [A-Za-z0-9_-]. */
+        uint32_t tag = 0;
+        if (getrandom(&tag, sizeof tag, 0) != (ssize_t)sizeof tag)
+            tag = (uint32_t)core_mono_ns();
         char suffix[48];
-        snprintf(suffix, sizeof suffix, "a%lldj%lld", (long long)job->account_id,
-                 (long long)job->id);
+        snprintf(suffix, sizeof suffix, "a%lldj%lld-%08x", (long long)job->account_id,
+                 (long long)job->id, tag);
         oai_ft_params_t fp = {.training_file = m.remote_file, .model = base, .suffix = suffix,
                               .steps = steps, .has_seed = true, .seed = job->id};
         oai_ft_job_t ft;
