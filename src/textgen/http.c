@@ -363,7 +363,7 @@ static void early_error(tg_req_t *r, int status, const char *code, const char *m
 {
     /* Answered before the body was read: the unread body would be taken for the next request,
      * so the connection closes after the answer. */
-    if (r->content_length > 0 || !r->has_length)
+    if (r->content_length > 0)
         r->close_after = true;
     r->dispatched = true;
     tg__reply_errorf(r, status, code, "%s", msg);
@@ -403,7 +403,8 @@ static int on_http(tg_server_t *s, struct lws *wsi, tg_pss_t *pss, const char *u
     r->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 1024);
     r->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, 512);
 
-    if (!r->method[0] || !strcmp(r->method, "HEAD")) {
+    r->head = !strcmp(r->method, "HEAD");
+    if (!r->method[0] || r->head) {
         early_error(r, 405, "method_not_allowed", "This method is not supported.");
         return 0;
     }
@@ -434,6 +435,7 @@ static int on_http(tg_server_t *s, struct lws *wsi, tg_pss_t *pss, const char *u
         return 0;
     }
     if (rc == -EPERM) {
+        r->allow = allow;
         early_error(r, 405, "method_not_allowed", "This path does not support this method.");
         return 0;
     }
@@ -562,6 +564,10 @@ static int write_pending(struct lws *wsi, tg_req_t *r)
                 lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:",
                                             (const unsigned char *)r->id, (int)strlen(r->id), &p,
                                             end) ||
+                (r->allow &&
+                 lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+                                             (const unsigned char *)r->allow,
+                                             (int)strlen(r->allow), &p, end)) ||
                 (r->close_after &&
                  lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                               (const unsigned char *)"close", 5, &p, end)) ||
@@ -572,6 +578,8 @@ static int write_pending(struct lws *wsi, tg_req_t *r)
             r->headers_sent = true;
             headers = true;
         }
+        if (r->head)
+            r->out_off = r->out.len; /* the length is announced, the body is not sent */
         size_t n = r->out.len - r->out_off;
         if (n > TG_CHUNK)
             n = TG_CHUNK;

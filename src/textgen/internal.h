@@ -71,6 +71,8 @@ struct tg_req {
     /* loop-only sending state */
     bool headers_sent;
     bool close_after;
+    bool head;                 /* HEAD: headers only */
+    const char *allow;         /* static: the Allow header of a 405 */
     bool lingering;            /* answered early; reading and dropping the rest of the body */
     bool logged;
     uint64_t bytes_in, bytes_out;
