@@ -266,6 +266,15 @@ static int build_merges(tok_t *t, const int32_t *pairs, int n_merges, char *err,
             rc = terr(err, errlen, "merge %d joins into no token", r);
             break;
         }
+        /* decoding gives back what encoding consumed only if the joined token stands for the
+         * bytes of its two parts (a file could pair texts that are not byte-level) */
+        size_t pa = t->piece_len[a], pb = t->piece_len[b];
+        if (t->piece_len[c] != pa + pb ||
+            memcmp(t->arena + t->piece_off[c], t->arena + t->piece_off[a], pa) ||
+            memcmp(t->arena + t->piece_off[c] + pa, t->arena + t->piece_off[b], pb)) {
+            rc = terr(err, errlen, "merge %d: the joined token is not the bytes of its parts", r);
+            break;
+        }
         uint64_t key = (uint64_t)a << 32 | (uint32_t)b, old;
         if (!tok__u64map_get(&t->merges, key, &old) &&
             tok__u64map_put(&t->merges, key, (uint64_t)r << 32 | (uint32_t)c) < 0) {

@@ -964,6 +964,28 @@ static void test_damaged(void **state)
     gguf_close(&g);
     gguf_close(&gpt2);
 
+    /* a merge of texts that are not byte-level: "\xc3" + "\xa9" spells "é", the token of byte
+     * 0xE9, which is not the bytes C3 A9 */
+    char *bl[258];
+    for (int b = 0; b < 256; b++) {
+        uint8_t u[4];
+        size_t ul = tok__utf8_put(tok__byte_cp((uint8_t)b), u);
+        bl[b] = xstrndup((const char *)u, ul);
+    }
+    bl[256] = xstrdup("\xc3");
+    bl[257] = xstrdup("\xa9");
+    const char *bad_merge[] = {"\xc3 \xa9"};
+    w = gguf_writer_new();
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", 4);
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)bl, NULL, 258);
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", bad_merge, NULL, 1);
+    g = write_and_open(w, "badmerge.gguf");
+    gguf_writer_free(&w);
+    expect_bad(g, NULL, NULL, "merge 0: the joined token is not the bytes of its parts");
+    gguf_close(&g);
+    for (int i = 0; i < 258; i++)
+        free(bl[i]);
+
     /* SPM */
     w = gguf_writer_new();
     spm_keys(w, true);
@@ -988,6 +1010,76 @@ static void test_damaged(void **state)
     gguf_writer_free(&w);
     expect_bad(g, NULL, NULL, "tokenizer.ggml.model is missing");
     gguf_close(&g);
+}
+
+/* Random damage to the bytes of small tokenizer files (gpt2 and SPM): whatever gguf_open and
+ * tok_from_gguf accept must still round-trip every byte string; the rest fails with a reason. */
+static void fuzz_file(const char *path, int iters)
+{
+    char *data;
+    size_t len;
+    assert_int_equal(core_read_file(path, 1 << 24, &data, &len), 0);
+    uint8_t *buf = xmalloc(len);
+    int loaded = 0, refused_tok = 0;
+    for (int it = 0; it < iters; it++) {
+        memcpy(buf, data, len);
+        int k = 1 + (int)(rnd() % 3);
+        for (int j = 0; j < k; j++) {
+            size_t at = rnd() % len;
+            buf[at] = rnd() % 2 ? (uint8_t)rnd() : buf[at] ^ (uint8_t)(1u << (rnd() % 8));
+        }
+        gguf_t *g = NULL;
+        char err[256];
+        if (gguf_open_memory(buf, len, &g, err, sizeof err) != 0)
+            continue;
+        tok_t *t = NULL;
+        err[0] = '\0';
+        if (tok_from_gguf(g, &t, err, sizeof err) == 0) {
+            loaded++;
+            char str[64];
+            for (int r = 0; r < 20; r++) {
+                size_t n = rnd() % sizeof str;
+                for (size_t i = 0; i < n; i++)
+                    str[i] = rnd() % 2 ? (char)rnd() : "ab <|>\xe2\x96\x81 "[rnd() % 10];
+                roundtrip(t, str, n, r % 2);
+            }
+            tok_free(&t);
+        } else {
+            assert_null(t);
+            assert_true(err[0] != '\0');
+            refused_tok++;
+        }
+        gguf_close(&g);
+    }
+    assert_true(loaded > 0 && refused_tok > 0);
+    free(buf);
+    free(data);
+}
+
+static void test_fuzz_metadata(void **state)
+{
+    (void)state;
+    int iters = SANITIZED ? 300 : 1500;
+    const char *texts[] = {"ab ab ab cd ef ef"};
+    size_t lens[] = {17};
+    tok_t *t = NULL;
+    char err[256];
+    assert_int_equal(tok_train(texts, lens, 1, 270, &t, err, sizeof err), 0);
+    gguf_writer_t *w = gguf_writer_new();
+    assert_int_equal(tok_to_gguf(t, w), 0);
+    tok_free(&t);
+    char *p = tmp_path("fuzz_gpt2.gguf");
+    assert_int_equal(gguf_writer_write(w, p, err, sizeof err), 0);
+    gguf_writer_free(&w);
+    fuzz_file(p, iters);
+    free(p);
+    w = gguf_writer_new();
+    spm_keys(w, true);
+    p = tmp_path("fuzz_spm.gguf");
+    assert_int_equal(gguf_writer_write(w, p, err, sizeof err), 0);
+    gguf_writer_free(&w);
+    fuzz_file(p, iters);
+    free(p);
 }
 
 /* ==================================================================================== */
@@ -1061,7 +1153,7 @@ int main(void)
         cmocka_unit_test(test_train_deterministic), cmocka_unit_test(test_roundtrip_trained),
         cmocka_unit_test(test_roundtrip_gguf_gpt2), cmocka_unit_test(test_pre_from_gguf),
         cmocka_unit_test(test_llama3_whole_words),  cmocka_unit_test(test_spm),
-        cmocka_unit_test(test_damaged),             cmocka_unit_test(test_long_input),
+        cmocka_unit_test(test_damaged),             cmocka_unit_test(test_fuzz_metadata),             cmocka_unit_test(test_long_input),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     free(g_dir);
