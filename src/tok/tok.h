@@ -15,6 +15,10 @@
  * Training is deterministic (ties broken by the lexicographically smallest pair) and bounded:
  * vocab_size in [256 + 3, 65536].
  *
+ * Files read: "gpt2" with GPT-2's splitter, or Llama 3's / Qwen2's where tokenizer.ggml.pre names
+ * them (llama-bpe, llama3, llama-v3; qwen2); "llama" as llama.cpp's SPM tokenizer does it, with
+ * the few departures exact round trips need. docs/formats.md has the rules and what is checked.
+ *
  * A tok_t is immutable after creation and safe to share between threads. */
 #ifndef PERSONA_TOK_H
 #define PERSONA_TOK_H
