@@ -8,9 +8,11 @@
  *   attn_output D x D, ffn_norm D, ffn_gate F x D, ffn_up F x D, ffn_down D x F;
  *   output_norm D; output V x D (absent when tied: the head is token_embd). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "train/internal.h"
@@ -36,18 +38,29 @@ static size_t add_tensor(train__model_t *mdl, int il, const char *what, size_t r
     return t->off;
 }
 
-/* malloc for buffers sized by the model and batch: an error, not an abort, when too big */
-static float *alloc_f(size_t n, size_t *total, bool *fail)
+/* calloc for buffers sized by the model and batch: an error, not an abort, when too big. A dry
+ * pass only adds up the bytes (so an impossible size is refused before anything is touched). */
+static float *alloc_f(size_t n, size_t *total, bool *fail, bool dry)
 {
-    if (*fail)
-        return NULL;
     if (n == 0)
         n = 1;
+    *total += n * sizeof(float);
+    if (*fail || dry)
+        return NULL;
     float *p = calloc(n, sizeof(float));
     if (!p)
         *fail = true;
-    *total += n * sizeof(float);
     return p;
+}
+
+/* The most a run may ask for: 80% of physical memory (calloc would succeed lazily far beyond it
+ * and the process be killed mid-run). */
+static size_t memory_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0)
+        return SIZE_MAX;
+    return (size_t)((double)pages * (double)psz * 0.8);
 }
 
 int train__model_init(train__model_t *mdl, const llm_config_t *c, int B, int T, bool with_adam,
@@ -91,43 +104,55 @@ int train__model_init(train__model_t *mdl, const llm_config_t *c, int B, int T, 
 
     size_t total = 0;
     bool fail = false;
-    mdl->w = alloc_f(off, &total, &fail);
-    mdl->g = alloc_f(off, &total, &fail);
-    if (with_adam) {
-        mdl->m = alloc_f(off, &total, &fail);
-        mdl->v = alloc_f(off, &total, &fail);
+    for (int pass = 0; pass < 2 && !fail; pass++) {
+        bool dry = pass == 0;
+        total = 0;
+        mdl->w = alloc_f(off, &total, &fail, dry);
+        mdl->g = alloc_f(off, &total, &fail, dry);
+        if (with_adam) {
+            mdl->m = alloc_f(off, &total, &fail, dry);
+            mdl->v = alloc_f(off, &total, &fail, dry);
+        }
+        mdl->resid = alloc_f((L + 1) * N * D, &total, &fail, dry);
+        mdl->xn1 = alloc_f(L * N * D, &total, &fail, dry);
+        mdl->rstd1 = alloc_f(L * N, &total, &fail, dry);
+        mdl->q = alloc_f(L * N * D, &total, &fail, dry);
+        mdl->k = alloc_f(L * N * KD, &total, &fail, dry);
+        mdl->v_act = alloc_f(L * N * KD, &total, &fail, dry);
+        mdl->att = alloc_f(L * (size_t)B * c->n_heads * T * T, &total, &fail, dry);
+        mdl->ao = alloc_f(L * N * D, &total, &fail, dry);
+        mdl->xmid = alloc_f(L * N * D, &total, &fail, dry);
+        mdl->xn2 = alloc_f(L * N * D, &total, &fail, dry);
+        mdl->rstd2 = alloc_f(L * N, &total, &fail, dry);
+        mdl->gate = alloc_f(L * N * F, &total, &fail, dry);
+        mdl->up = alloc_f(L * N * F, &total, &fail, dry);
+        mdl->hh = alloc_f(L * N * F, &total, &fail, dry);
+        mdl->xnf = alloc_f(N * D, &total, &fail, dry);
+        mdl->rstdf = alloc_f(N, &total, &fail, dry);
+        mdl->logits = alloc_f(N * V, &total, &fail, dry);
+        mdl->losses = alloc_f(N, &total, &fail, dry);
+        mdl->dres = alloc_f(N * D, &total, &fail, dry);
+        mdl->dxn = alloc_f(N * D, &total, &fail, dry);
+        mdl->dq = alloc_f(N * D, &total, &fail, dry);
+        mdl->dk = alloc_f(N * KD, &total, &fail, dry);
+        mdl->dv = alloc_f(N * KD, &total, &fail, dry);
+        mdl->dao = alloc_f(N * D, &total, &fail, dry);
+        mdl->dg = alloc_f(N * F, &total, &fail, dry);
+        mdl->du = alloc_f(N * F, &total, &fail, dry);
+        mdl->dhh = alloc_f(N * F, &total, &fail, dry);
+        mdl->cs = alloc_f((size_t)T * E / 2, &total, &fail, dry);
+        mdl->sn = alloc_f((size_t)T * E / 2, &total, &fail, dry);
+        mdl->attn_scratch = alloc_f((size_t)nn_pool_threads(pool) * train__attn_scratch(T, (int)E),
+                                    &total, &fail, dry);
+        if (dry && total > memory_limit()) {
+            snprintf(err, errlen,
+                     "the model and its activations need %.1f GiB, more than this machine has "
+                     "(smaller batch_size or seq_len?)",
+                     (double)total / (1 << 30));
+            train__model_destroy(mdl);
+            return -1;
+        }
     }
-    mdl->resid = alloc_f((L + 1) * N * D, &total, &fail);
-    mdl->xn1 = alloc_f(L * N * D, &total, &fail);
-    mdl->rstd1 = alloc_f(L * N, &total, &fail);
-    mdl->q = alloc_f(L * N * D, &total, &fail);
-    mdl->k = alloc_f(L * N * KD, &total, &fail);
-    mdl->v_act = alloc_f(L * N * KD, &total, &fail);
-    mdl->att = alloc_f(L * (size_t)B * c->n_heads * T * T, &total, &fail);
-    mdl->ao = alloc_f(L * N * D, &total, &fail);
-    mdl->xmid = alloc_f(L * N * D, &total, &fail);
-    mdl->xn2 = alloc_f(L * N * D, &total, &fail);
-    mdl->rstd2 = alloc_f(L * N, &total, &fail);
-    mdl->gate = alloc_f(L * N * F, &total, &fail);
-    mdl->up = alloc_f(L * N * F, &total, &fail);
-    mdl->hh = alloc_f(L * N * F, &total, &fail);
-    mdl->xnf = alloc_f(N * D, &total, &fail);
-    mdl->rstdf = alloc_f(N, &total, &fail);
-    mdl->logits = alloc_f(N * V, &total, &fail);
-    mdl->losses = alloc_f(N, &total, &fail);
-    mdl->dres = alloc_f(N * D, &total, &fail);
-    mdl->dxn = alloc_f(N * D, &total, &fail);
-    mdl->dq = alloc_f(N * D, &total, &fail);
-    mdl->dk = alloc_f(N * KD, &total, &fail);
-    mdl->dv = alloc_f(N * KD, &total, &fail);
-    mdl->dao = alloc_f(N * D, &total, &fail);
-    mdl->dg = alloc_f(N * F, &total, &fail);
-    mdl->du = alloc_f(N * F, &total, &fail);
-    mdl->dhh = alloc_f(N * F, &total, &fail);
-    mdl->cs = alloc_f((size_t)T * E / 2, &total, &fail);
-    mdl->sn = alloc_f((size_t)T * E / 2, &total, &fail);
-    mdl->attn_scratch =
-        alloc_f((size_t)nn_pool_threads(pool) * train__attn_scratch(T, (int)E), &total, &fail);
     if (fail) {
         snprintf(err, errlen, "out of memory: the model and its activations need %.1f MiB",
                  (double)total / (1 << 20));

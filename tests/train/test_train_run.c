@@ -395,6 +395,11 @@ static void test_bad_params(void **state)
     q = p;
     q.warmup_steps = 6;
     expect_fail(&q, CORPUS, corpus_lens, N_CORPUS, "warmup");
+    q = p; /* activations of ~430 GiB: refused before anything is allocated */
+    q.preset = "large";
+    q.batch_size = 4096;
+    q.seq_len = 512;
+    expect_fail(&q, CORPUS, corpus_lens, N_CORPUS, "more than this machine has");
     q = p;
     q.n_threads = -1;
     expect_fail(&q, CORPUS, corpus_lens, N_CORPUS, "n_threads");
