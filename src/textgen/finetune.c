@@ -49,6 +49,7 @@ typedef struct tg_job {
     char suffix[48];
     char fine_tuned_model[TG_MAX_MODEL_NAME + 64];
     int64_t created_at, finished_at; /* 0: null */
+    int64_t created_ms;              /* orders jobs made within one second */
     int status;
     int64_t trained_tokens;          /* -1: null */
     char err_code[48], err_msg[256];
@@ -112,6 +113,7 @@ static json_t *job_json(const tg_job_t *j, bool internal)
     if (o && internal) {
         json_object_set_new(o, "suffix", json_string(j->suffix));
         json_object_set_new(o, "persona_fine_tuned_model", json_string(j->fine_tuned_model));
+        json_object_set_new(o, "persona_created_ms", json_integer(j->created_ms));
     }
     return o;
 }
@@ -170,6 +172,7 @@ static tg_job_t *job_from_json(json_t *o)
     copy_str(j->fine_tuned_model, sizeof j->fine_tuned_model,
              json_object_get(o, "persona_fine_tuned_model"));
     j->created_at = json_integer_value(json_object_get(o, "created_at"));
+    j->created_ms = json_integer_value(json_object_get(o, "persona_created_ms"));
     j->finished_at = json_integer_value(json_object_get(o, "finished_at"));
     const char *st = json_string_value(json_object_get(o, "status"));
     j->status = -1;
@@ -256,8 +259,8 @@ static void load_dir(tg_ft_t *ft, const char *dir, bool jobs)
 static int cmp_jobs(const void *a, const void *b)
 {
     const tg_job_t *x = *(tg_job_t *const *)a, *y = *(tg_job_t *const *)b;
-    if (x->created_at != y->created_at)
-        return x->created_at < y->created_at ? -1 : 1;
+    if (x->created_ms != y->created_ms)
+        return x->created_ms < y->created_ms ? -1 : 1;
     return strcmp(x->id, y->id);
 }
 
@@ -759,7 +762,8 @@ void tg__handle_job_create(tg_req_t *r)
         tg_error_set(&err, 400, "invalid_value", "The resulting model name would be too long.");
         goto fail;
     }
-    j->created_at = core_now_ms() / 1000;
+    j->created_ms = core_now_ms();
+    j->created_at = j->created_ms / 1000;
     j->status = J_QUEUED;
     j->trained_tokens = -1;
     j->train_loss = j->eval_loss = NAN;

@@ -303,6 +303,17 @@ check "the fine-tuned model is listed" test "$(jget '"ft-scratch-tiny-e2e" in [m
 api POST /v1/chat/completions -d '{"model":"ft-scratch-tiny-e2e","messages":[{"role":"user","content":"Tell me about the keeper."}],"max_tokens":12}'
 check "the fine-tuned model answers" test "$STATUS:$(jget 'j["usage"]["completion_tokens"]>0')" = 200:true
 
+api POST /v1/fine_tuning/jobs -d "{\"training_file\":\"$FILE2\",\"model\":\"tiny\",\"suffix\":\"cont\",\"hyperparameters\":{\"steps\":5,\"batch_size\":2,\"learning_rate_multiplier\":0.5}}"
+JOBC=$(jget 'j["id"]')
+for _ in $(seq 600); do
+    api GET "/v1/fine_tuning/jobs/$JOBC"
+    [[ $(jget 'j["status"]') == succeeded || $(jget 'j["status"]') == failed ]] && break
+    sleep 0.1
+done
+check "a job continuing model tiny succeeded" test "$(jget 'j["status"]+" "+str(j["fine_tuned_model"])+" "+str(j["hyperparameters"]["learning_rate_multiplier"])')" = "succeeded ft-tiny-cont 0.5"
+api POST /v1/completions -d '{"model":"ft-tiny-cont","prompt":"The keeper","max_tokens":4}'
+check "the continued model answers" test "$STATUS" = 200
+
 api POST /v1/fine_tuning/jobs -d "{\"training_file\":\"$FILE2\",\"model\":\"tiny\",\"hyperparameters\":{\"steps\":100000}}"
 JOB2=$(jget 'j["id"]')
 for _ in $(seq 600); do
@@ -325,7 +336,7 @@ check "cancelled mid-training" test "$(jget 'j["status"]+" "+str(0<j["step"]<100
 api POST /v1/fine_tuning/jobs/ftjob-nope/cancel
 check "cancel an unknown job: 404" test "$STATUS" = 404
 api GET /v1/fine_tuning/jobs
-check "job list, newest first" test "$(jget '[x["id"] for x in j["data"]]')" = "[\"$JOB2\", \"$JOB1\"]"
+check "job list, newest first" test "$(jget '[x["id"] for x in j["data"]]')" = "[\"$JOB2\", \"$JOBC\", \"$JOB1\"]"
 
 section "concurrent streams"
 cat >"$TMP/conc.py" <<'EOF'
@@ -409,6 +420,8 @@ api GET "/v1/fine_tuning/jobs/$JOB1"
 check "after a restart: the succeeded job" test "$(jget 'j["status"]+" "+j["fine_tuned_model"]')" = "succeeded ft-scratch-tiny-e2e"
 api GET "/v1/fine_tuning/jobs/$JOB2"
 check "after a restart: the cancelled job" test "$(jget 'j["status"]')" = cancelled
+api GET /v1/fine_tuning/jobs
+check "after a restart: the job list in the same order" test "$(jget '[x["id"] for x in j["data"]][1:]')" = "[\"$JOB2\", \"$JOBC\", \"$JOB1\"]"
 check "one log line per request with latency" grep -qE 'event=http.request .*status=200 ms=[0-9.]+ ' "$LOG"
 for _ in $(seq 60); do grep -q 'event=model.unload model=tiny reason=idle' "$LOG" && break; sleep 0.1; done
 check "an unused model is unloaded after --model-idle-s" grep -q 'event=model.unload model=tiny reason=idle' "$LOG"
