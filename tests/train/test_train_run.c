@@ -333,6 +333,37 @@ static void test_continue_from_f16(void **state)
     c.base_model = q8;
     assert_int_equal(run(&c, cont, NULL, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "F32 or F16"));
+
+    /* a tied model (no output.weight: the head is the embedding), as other tools write them:
+     * the base file without its head, trained on; the result stays tied and loads */
+    char *tied = path_of("tied.gguf"), *tied_out = path_of("tied_out.gguf");
+    gguf_t *g = NULL;
+    assert_int_equal(gguf_open(f32, &g, err, sizeof err), 0);
+    gguf_writer_t *w = gguf_writer_new();
+    assert_int_equal(gguf_writer_copy_kv(w, g, NULL), 0);
+    for (size_t i = 0; i < gguf_tensor_count(g); i++) {
+        const gguf_tensor_t *t = gguf_tensor(g, i);
+        if (strcmp(t->name, "output.weight") != 0)
+            assert_int_equal(
+                gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data), 0);
+    }
+    assert_int_equal(gguf_writer_write(w, tied, err, sizeof err), 0);
+    gguf_writer_free(&w);
+    gguf_close(&g);
+    c.base_model = tied;
+    rc = run(&c, tied_out, NULL, NULL, &r1, err, sizeof err);
+    if (rc != 0)
+        print_error("tied: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_true(isfinite(r1.train_loss));
+    assert_int_equal(gguf_open(tied_out, &g, err, sizeof err), 0);
+    assert_null(gguf_find_tensor(g, "output.weight"));
+    assert_non_null(gguf_find_tensor(g, "token_embd.weight"));
+    gguf_close(&g);
+    assert_int_equal(llm_load(tied_out, &b, err, sizeof err), 0);
+    assert_true(llm_model_config(b)->tied_output);
+    llm_free(&b);
+    free(tied), free(tied_out);
     free(f32), free(f16), free(q8), free(cont);
 }
 
