@@ -9,7 +9,9 @@ implementations written here in Python with the standard library only:
    whose left, then right token's bytes sort first): the same tokens and merges, in order;
 3. encoding against GPT-2's own bpe() (encoder.py: merge every occurrence of the lowest-ranked
    pair, repeat), using the vocabulary and merges read back from the GGUF file with
-   tests/tools/gguf_read.py: the same ids.
+   tests/tools/gguf_read.py: the same ids;
+4. SentencePiece-style encoding against llama.cpp's algorithm written naively (recompute the
+   best adjacent pair after every merge) on a vocabulary written to GGUF here.
 
 usage: tok_reference.py TOK_TOOL SOURCE_DIR TMP_DIR
 """
@@ -237,6 +239,112 @@ for t, line in zip(enc_texts, got):
     if want != have:
         fail(f"encoding of {t[:60]!r}: want {want[:12]}... have {have[:12]}...")
 print(f"encoding: {len(enc_texts)} texts compared")
+
+# ---- 4. SentencePiece-style encoding ---------------------------------------------------------
+# A vocabulary from the trained one (byte-level texts that are UTF-8, spaces as U+2581), scores
+# in rank order with ties every three tokens, written as GGUF here; then llama.cpp's algorithm
+# (best-scoring adjacent pair that is a normal token, leftmost on ties, until none; byte
+# fallback) with persona's departures: a literal U+2581 stays bytes, an escaped space with no
+# token is <0x20>.
+ESC = "\u2581"
+spm_tokens, spm_types, spm_scores = ["<unk>", "<s>", "</s>"], [2, 3, 3], [0.0, 0.0, 0.0]
+for b in range(256):
+    spm_tokens.append(f"<0x{b:02X}>")
+    spm_types.append(6)
+    spm_scores.append(0.0)
+seen = set()
+for rank, t in enumerate(g_tokens[256:-3]):
+    try:
+        text = bytes(next(k for k, v in BYTE_CP.items() if v == c) for c in t).decode("utf-8")
+    except UnicodeDecodeError:
+        continue
+    text = text.replace(" ", ESC)
+    if text in seen or len(text) < 2:
+        continue
+    seen.add(text)
+    spm_tokens.append(text)
+    spm_types.append(1)
+    spm_scores.append(-float(rank // 3))
+for ch in "abcdefghijklmnopqrstuvwxyz" + ESC + "еиоа":
+    if ch not in seen:
+        seen.add(ch)
+        spm_tokens.append(ch)
+        spm_types.append(1)
+        spm_scores.append(-1000.0)
+
+
+def gguf_kv(key, vtype, value):
+    def gstr(x):
+        x = x.encode() if isinstance(x, str) else x
+        return struct.pack("<Q", len(x)) + x
+    out = gstr(key) + struct.pack("<I", vtype)
+    if vtype == 8:
+        return out + gstr(value)
+    if vtype == 4:
+        return out + struct.pack("<I", value)
+    etype, items = value
+    out += struct.pack("<IQ", etype, len(items))
+    for it in items:
+        out += gstr(it) if etype == 8 else struct.pack({5: "<i", 6: "<f"}[etype], it)
+    return out
+
+
+kvs = [gguf_kv("tokenizer.ggml.model", 8, "llama"),
+       gguf_kv("tokenizer.ggml.tokens", 9, (8, spm_tokens)),
+       gguf_kv("tokenizer.ggml.scores", 9, (6, spm_scores)),
+       gguf_kv("tokenizer.ggml.token_type", 9, (5, spm_types)),
+       gguf_kv("tokenizer.ggml.bos_token_id", 4, 1)]
+spm_path = os.path.join(tmp, "spm.gguf")
+with open(spm_path, "wb") as f:
+    f.write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs)) + b"".join(kvs))
+
+spm_id = {}
+for i, t in enumerate(spm_tokens):
+    if spm_types[i] == 1:
+        spm_id.setdefault(t, i)
+
+
+def spm_encode(text):
+    syms = [(ESC, 1)]  # (text, kind): 0 plain, 1 escaped space, 2 literal U+2581
+    for ch in text:
+        syms.append((ESC, 1) if ch == " " else (ch, 2) if ch == ESC else (ch, 0))
+    syms = [[t, k, i] for i, (t, k) in enumerate(syms)]  # i: position of the first character
+    while True:
+        best = None
+        for j in range(len(syms) - 1):
+            a, b = syms[j], syms[j + 1]
+            if a[1] == 2 or b[1] == 2:
+                continue
+            tid = spm_id.get(a[0] + b[0])
+            if tid is None:
+                continue
+            key = (-spm_scores[tid], a[2])
+            if best is None or key < best[0]:
+                best = (key, j)
+        if best is None:
+            break
+        j = best[1]
+        syms[j] = [syms[j][0] + syms[j + 1][0], syms[j][1], syms[j][2]]
+        del syms[j + 1]
+    ids = []
+    for t, k, _ in syms:
+        if k != 2 and t in spm_id:
+            ids.append(spm_id[t])
+        elif k == 1 and t == ESC:
+            ids.append(3 + 0x20)
+        else:
+            ids += [3 + b for b in t.encode()]
+    return ids
+
+
+spm_texts = [t[:300] for t in enc_texts[:400]] + texts[:1500] + [ESC + " a" + ESC + ESC, "  ", ""]
+got = run(["encode", spm_path], records([t.encode() for t in spm_texts]))
+for t, line in zip(spm_texts, got):
+    have = [int(x) for x in line.split()] if line else []
+    want = spm_encode(t) if t else []
+    if want != have:
+        fail(f"SPM encoding of {t[:60]!r}: want {want[:12]}... have {have[:12]}...")
+print(f"SPM encoding: {len(spm_texts)} texts compared ({len(spm_tokens)} tokens)")
 
 if failures:
     sys.exit(f"{failures} differences")
