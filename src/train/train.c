@@ -96,7 +96,7 @@ enum {
     MAX_THREADS = 256,
     MAX_EVAL_WINDOWS_BATCHES = 8, /* eval loss over at most 8 batches of windows */
 };
-#define MAX_TEXT_BYTES ((size_t)1 << 30)
+#define MAX_TEXT_BYTES ((size_t)256 << 20) /* tokens are held in memory, 4 bytes each */
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
