@@ -454,6 +454,18 @@ static void test_quantized(void **state)
         free(lq);
         llm_free(&mq);
     }
+    /* Back from Q4_0 to F32: the same weights, exactly representable, give nearly the same
+     * logits (only the Q8_0 rounding of the activations in Q4_0 products differs). */
+    llm_model_t *mb, *m4;
+    if (llm_quantize_file(tmp_path("q_out.gguf"), tmp_path("q_back.gguf"), NN_F32, err, sizeof err) ||
+        llm_load(tmp_path("q_back.gguf"), &mb, err, sizeof err) ||
+        llm_load(tmp_path("q_out.gguf"), &m4, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(llm_model_type(mb), NN_F32);
+    float *lb = eval_logits(mb, NULL, toks, 16), *l4 = eval_logits(m4, NULL, toks, 16);
+    assert_true(cosine(lb, l4, (size_t)cfg.n_vocab) > 0.999);
+    free(lb), free(l4);
+    llm_free(&mb), llm_free(&m4);
     assert_int_equal(llm_quantize_file(tmp_path("q_in.gguf"), tmp_path("q_bad.gguf"), (nn_type_t)5,
                                        err, sizeof err),
                      -1);
