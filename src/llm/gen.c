@@ -216,6 +216,10 @@ static bool llm_gen_release(llm_gen_t *g, bool final)
             }
         cut = n - hold;
     }
+    /* A stop string that is not valid UTF-8 could cut inside a character: back to its start, so
+     * what goes out stays valid. */
+    while (cut > 0 && cut < n && ((uint8_t)s[cut] & 0xC0) == 0x80)
+        cut--;
     core_buf_append(&g->out, s, cut);
     if (hit || final) {
         core_buf_reset(&g->pend);
