@@ -517,16 +517,19 @@ static void log_request(tg_req_t *r, int status)
     if (r->logged || !r->srv->cfg.log_requests)
         return;
     r->logged = true;
-    char path[300];
+    char path[300], model[TG_MAX_MODEL_NAME + 1];
     double ms = (double)(core_mono_ns() - r->t0_ns) / 1e6;
+    /* a handler or the scheduler may still be filling these in when the client goes away */
+    pthread_mutex_lock(&r->mu);
+    snprintf(model, sizeof model, "%s", r->log_model[0] ? r->log_model : "-");
+    int pt = r->log_prompt_tokens, ct = r->log_completion_tokens;
+    pthread_mutex_unlock(&r->mu);
     core_log(CORE_LOG_INFO, "http.request",
              "id=%s method=%s path=%s status=%d ms=%.1f bytes_in=%llu bytes_out=%llu model=%s "
              "prompt_tokens=%d completion_tokens=%d",
              r->id, r->method[0] ? r->method : "-",
              core_log_quote(r->path ? r->path : "-", path, sizeof path), status, ms,
-             (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-             r->log_model[0] ? r->log_model : "-", r->log_prompt_tokens,
-             r->log_completion_tokens);
+             (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, model, pt, ct);
 }
 
 /* Writes what is pending. Returns 1 when the transaction is complete, 0 when more is to come,

@@ -77,7 +77,7 @@ struct tg_req {
     bool logged;
     uint64_t bytes_in, bytes_out;
 
-    /* for the request log (set by handlers before answering) */
+    /* for the request log, under mu (set by handlers and the scheduler) */
     char log_model[TG_MAX_MODEL_NAME + 1];
     int log_prompt_tokens, log_completion_tokens;
 };

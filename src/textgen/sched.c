@@ -118,8 +118,10 @@ static void finish(tg_gen_job_t *j, int state)
 {
     tg_req_t *r = j->r;
     const char *reason = state == LLM_GEN_STOP ? "stop" : "length";
+    pthread_mutex_lock(&r->mu);
     r->log_prompt_tokens = llm_gen_prompt_tokens(j->gen);
     r->log_completion_tokens = llm_gen_completion_tokens(j->gen);
+    pthread_mutex_unlock(&r->mu);
     if (j->req.stream) {
         send_chunk(j, j->req.chat ? json_object() : json_string(""), reason, true);
         return;
@@ -340,6 +342,8 @@ void tg__sched_stop(tg_sched_t *s)
 
 void tg__sched_kick(tg_sched_t *s)
 {
+    if (!s->srv)
+        return; /* stopped (connections closing during shutdown) */
     pthread_mutex_lock(&s->mu);
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -361,7 +365,9 @@ void tg__handle_completion(tg_req_t *r, bool chat)
     if (tg_gen_req_parse(r->body.data, r->body.len, chat, srv->cfg.max_messages, &j->req, &err) <
         0)
         goto fail;
+    pthread_mutex_lock(&r->mu);
     snprintf(r->log_model, sizeof r->log_model, "%s", j->req.model);
+    pthread_mutex_unlock(&r->mu);
     if (tg__models_acquire(&srv->models, j->req.model, &j->model, &err) < 0)
         goto fail;
     const llm_config_t *mc = llm_model_config(j->model->model);
