@@ -642,17 +642,90 @@ const char *tok_piece(const tok_t *t, int id, size_t *len)
 /* encode / decode                                                                      */
 /* ==================================================================================== */
 
-static int encode_raw(const tok_t *t, const uint8_t *s, size_t n, tok__ids_t *out)
+/* A per-call cache of word -> ids for long inputs (a training corpus says the same words again
+ * and again): the tok_t stays immutable and shareable, and the cache dies with the call. Words
+ * point into the caller's text, which outlives the call. */
+#define WCACHE_MIN_INPUT 4096
+#define WCACHE_MAX_WORD 64
+
+typedef struct {
+    const uint8_t *w; /* NULL: empty slot */
+    uint32_t wlen, off, n;
+} wc_ent_t;
+
+typedef struct {
+    wc_ent_t *slots;
+    size_t mask, used;
+    tok__ids_t ids;
+} wcache_t;
+
+static int wc_init(wcache_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->slots = calloc(4096, sizeof *c->slots);
+    c->mask = 4095;
+    return c->slots ? 0 : -ENOMEM;
+}
+
+static void wc_free(wcache_t *c)
+{
+    free(c->slots);
+    free(c->ids.ids);
+}
+
+static wc_ent_t *wc_find(wcache_t *c, const uint8_t *w, size_t n)
+{
+    for (size_t j = tok__hash(w, n) & c->mask;; j = (j + 1) & c->mask) {
+        wc_ent_t *e = &c->slots[j];
+        if (!e->w || (e->wlen == n && !memcmp(e->w, w, n)))
+            return e;
+    }
+}
+
+static int wc_grow(wcache_t *c)
+{
+    size_t cap = 2 * (c->mask + 1);
+    wc_ent_t *old = c->slots, *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -ENOMEM;
+    size_t old_cap = c->mask + 1;
+    c->slots = slots;
+    c->mask = cap - 1;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].w)
+            *wc_find(c, old[i].w, old[i].wlen) = old[i];
+    free(old);
+    return 0;
+}
+
+static int encode_raw(const tok_t *t, const uint8_t *s, size_t n, tok__ids_t *out, wcache_t *cache)
 {
     if (n == 0)
         return 0;
     if (t->kind == TOK_KIND_SPM)
         return tok__spm_fragment(t, s, n, out);
     for (size_t pos = 0; pos < n;) {
-        size_t end = tok__pretok_next_kind(t->pre_kind, s, n, pos);
-        int rc = tok__bpe_word(t, s + pos, end - pos, out);
-        if (rc < 0)
-            return rc;
+        size_t end = tok__pretok_next_kind(t->pre_kind, s, n, pos), wl = end - pos;
+        wc_ent_t *e = cache && wl >= 2 && wl <= WCACHE_MAX_WORD ? wc_find(cache, s + pos, wl) : NULL;
+        if (e && e->w) {
+            for (uint32_t k = 0; k < e->n; k++)
+                if (tok__ids_push(out, cache->ids.ids[e->off + k]) < 0)
+                    return -ENOMEM;
+        } else {
+            size_t before = out->n;
+            int rc = tok__bpe_word(t, s + pos, wl, out);
+            if (rc < 0)
+                return rc;
+            if (e && cache->ids.n + (out->n - before) < UINT32_MAX) {
+                *e = (wc_ent_t){.w = s + pos, .wlen = (uint32_t)wl, .off = (uint32_t)cache->ids.n,
+                                .n = (uint32_t)(out->n - before)};
+                for (size_t k = before; k < out->n; k++)
+                    if (tok__ids_push(&cache->ids, out->ids[k]) < 0)
+                        return -ENOMEM;
+                if (2 * ++cache->used > cache->mask + 1 && wc_grow(cache) < 0)
+                    return -ENOMEM;
+            }
+        }
         pos = end;
     }
     return 0;
@@ -678,6 +751,16 @@ int tok_encode(const tok_t *t, const char *text, size_t len, bool parse_special,
     tok__ids_t out = {0};
     const uint8_t *s = (const uint8_t *)text;
     int rc = 0;
+    wcache_t cache_store, *cache = NULL;
+    if (t->kind == TOK_KIND_GPT2 && len >= WCACHE_MIN_INPUT) {
+        if (wc_init(&cache_store) < 0) {
+            wc_free(&cache_store);
+            *ids_out = NULL;
+            *n_out = 0;
+            return -1;
+        }
+        cache = &cache_store;
+    }
     /* first bytes of the specials, so most positions are skipped with one lookup */
     bool first[256] = {false};
     for (int i = 0; i < t->n_special; i++)
@@ -689,21 +772,27 @@ int tok_encode(const tok_t *t, const char *text, size_t len, bool parse_special,
         int32_t id = special_at(t, s + i, len - i, parse_special);
         if (id < 0)
             continue;
-        if ((rc = encode_raw(t, s + frag, i - frag, &out)) < 0 || (rc = tok__ids_push(&out, id)) < 0)
+        if ((rc = encode_raw(t, s + frag, i - frag, &out, cache)) < 0 ||
+            (rc = tok__ids_push(&out, id)) < 0)
             goto out;
         i += t->text_len[id] - 1;
         frag = i + 1;
     }
-    rc = encode_raw(t, s + frag, len - frag, &out);
+    rc = encode_raw(t, s + frag, len - frag, &out, cache);
 out:
+    if (cache)
+        wc_free(cache);
     if (rc < 0) {
         free(out.ids);
         *ids_out = NULL;
         *n_out = 0;
         return -1;
     }
-    if (!out.ids && !(out.ids = malloc(sizeof *out.ids)))
+    if (!out.ids && !(out.ids = malloc(sizeof *out.ids))) {
+        *ids_out = NULL;
+        *n_out = 0;
         return -1;
+    }
     *ids_out = out.ids;
     *n_out = out.n;
     return 0;

@@ -639,7 +639,30 @@ static void test_roundtrip_gguf_gpt2(void **state)
     for (size_t i = 0; i < n; i++) {
         same_ids(g_trained, r, texts[i], lens[i], false);
         same_ids(g_trained, r, texts[i], lens[i], true);
+        roundtrip(r, texts[i], lens[i], false); /* long ones go through the word cache */
     }
+    /* a long text of repeated words: cached words must give what encoding them alone gives */
+    core_buf_t long_text;
+    core_buf_init(&long_text);
+    for (int i = 0; i < 3000; i++)
+        core_buf_puts(&long_text, SAMPLES[rnd() % N_SAMPLES]);
+    roundtrip(r, long_text.data, long_text.len, true);
+    int32_t *all;
+    size_t n_all;
+    assert_int_equal(tok_encode(r, long_text.data, long_text.len, false, &all, &n_all), 0);
+    int32_t *one;
+    size_t n_one = encode(r, " persona", false, &one); /* a short input: no cache */
+    core_buf_reset(&long_text);
+    for (int i = 0; i < 1000; i++)
+        core_buf_puts(&long_text, " persona");
+    free(all);
+    assert_int_equal(tok_encode(r, long_text.data, long_text.len, false, &all, &n_all), 0);
+    assert_int_equal(n_all, 1000 * n_one);
+    for (size_t i = 0; i < n_all; i++)
+        assert_int_equal(all[i], one[i % n_one]);
+    free(all);
+    free(one);
+    core_buf_destroy(&long_text);
     free_corpus(texts, lens, n);
     char buf[128];
     for (int it = 0; it < 2000; it++) {

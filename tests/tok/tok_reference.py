@@ -232,6 +232,11 @@ for p in corpus_files:
         data = f.read()
     enc_texts += [data[i:i + 2000] for i in range(0, min(len(data), 40000), 2000)]
 enc_texts += texts[:2000]
+# whole files too: inputs of 4 KiB and more go through the encoder's per-call word cache
+for p in corpus_files:
+    with open(p, encoding="utf-8") as f:
+        enc_texts.append(f.read())
+enc_texts.append(" ".join(texts[:3000]))
 got = run(["encode", model], records([t.encode() for t in enc_texts]))
 for t, line in zip(enc_texts, got):
     have = [int(x) for x in line.split()] if line else []
