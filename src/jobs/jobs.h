@@ -82,6 +82,10 @@ int jobs_run_model_train(store_t *st, const store_job_t *job, const jobs_config_
 #define JOBS_TRAIN_MAX_BYTES (8u << 20)
 int jobs_export_corpus(store_t *st, int64_t account_id, char **out, size_t *len, int *examples);
 
+/* Internal to the job files: the delay before the retry after `retries` deferrals while the
+ * service is down — textgen_retry_min_ms doubling up to textgen_retry_max_ms. */
+int64_t jobs__backoff_ms(const jobs_config_t *cfg, int retries);
+
 /* Appends an event and hands it to cfg->on_event. Returns 0 or a negative code. */
 int jobs_emit(store_t *st, const jobs_config_t *cfg, int64_t account_id, const char *type,
               const char *body_json);

@@ -146,15 +146,10 @@ static int after_failure(store_t *st, const jobs_config_t *cfg, const store_job_
     snprintf(why, sizeof why, "%s: %s%s%s", step, oai_strerror(rc), err->message[0] ? ": " : "",
              err->message);
     if (rc == OAI_EUNAVAILABLE) {
-        int64_t lo = cfg->textgen_retry_min_ms > 0 ? cfg->textgen_retry_min_ms : 1000;
-        int64_t hi = cfg->textgen_retry_max_ms > lo ? cfg->textgen_retry_max_ms : lo;
-        int64_t d = lo;
-        for (int i = 0; i < job->retries && d < hi; i++)
-            d *= 2;
+        int64_t d = jobs__backoff_ms(cfg, job->retries);
         core_log(CORE_LOG_WARN, "model.defer", "account=%lld job=%lld step=%s delay_ms=%lld",
-                 (long long)job->account_id, (long long)job->id, step,
-                 (long long)(d < hi ? d : hi));
-        return store_job_defer(st, job, d < hi ? d : hi, why);
+                 (long long)job->account_id, (long long)job->id, step, (long long)d);
+        return store_job_defer(st, job, d, why);
     }
     return finish(st, cfg, job, NULL, why);
 }

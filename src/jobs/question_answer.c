@@ -250,7 +250,7 @@ static void answer_model(store_t *st, const jobs_config_t *cfg, int64_t account_
         snprintf(out, 128, "%s", cfg->textgen_model);
 }
 
-static int64_t backoff_ms(const jobs_config_t *cfg, int retries)
+int64_t jobs__backoff_ms(const jobs_config_t *cfg, int retries)
 {
     int64_t lo = cfg->textgen_retry_min_ms > 0 ? cfg->textgen_retry_min_ms : 1000;
     int64_t hi = cfg->textgen_retry_max_ms > lo ? cfg->textgen_retry_max_ms : lo;
@@ -306,7 +306,7 @@ int jobs_run_question_answer(store_t *st, const store_job_t *job, const jobs_con
         } else if (rc == OAI_EUNAVAILABLE &&
                    core_now_ms() < q.created_at + (int64_t)cfg->textgen_fallback_s * 1000) {
             /* Not lost, not answered yet: try again later, never past the fallback time. */
-            int64_t delay = backoff_ms(cfg, job->retries);
+            int64_t delay = jobs__backoff_ms(cfg, job->retries);
             int64_t until_fallback = q.created_at + (int64_t)cfg->textgen_fallback_s * 1000 -
                                      core_now_ms();
             if (delay > until_fallback)

@@ -272,9 +272,22 @@ static void test_model_train_without_service(void **state)
     free(dir);
 }
 
+static void test_backoff(void **state)
+{
+    (void)state;
+    jobs_config_t cfg = {.textgen_retry_min_ms = 1000, .textgen_retry_max_ms = 30000};
+    const int64_t want[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000};
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(jobs__backoff_ms(&cfg, i), want[i]);
+    assert_int_equal(jobs__backoff_ms(&cfg, 1000000), 30000); /* no overflow */
+    jobs_config_t unset = {0};
+    assert_int_equal(jobs__backoff_ms(&unset, 3), 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_export_corpus),
         cmocka_unit_test(test_question_defers_then_quotes),
         cmocka_unit_test(test_model_train_without_service),
