@@ -16,6 +16,8 @@ else {"hex": "..."}. Exits 1 with a message on stderr for a file it cannot read.
 """
 import hashlib
 import json
+import mmap
+import os
 import struct
 import sys
 
@@ -155,12 +157,13 @@ def main():
         print(__doc__.strip().splitlines()[3], file=sys.stderr)
         return 2
     with open(args[0], "rb") as f:
-        data = f.read()
-    try:
-        out = read(data, "--no-data" not in sys.argv)
-    except (Bad, UnicodeDecodeError) as e:
-        print(f"gguf_read.py: {args[0]}: {e}", file=sys.stderr)
-        return 1
+        # mapped, not read: model files can be gigabytes
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
+        try:
+            out = read(data, "--no-data" not in sys.argv)
+        except (Bad, UnicodeDecodeError) as e:
+            print(f"gguf_read.py: {args[0]}: {e}", file=sys.stderr)
+            return 1
     json.dump(out, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
