@@ -284,11 +284,6 @@ static void run_request(void *arg)
         tg__reply_errorf(r, 404, "not_found", "There is nothing at this path.");
         goto out;
     }
-    if (!tg_auth_ok(r->authorization, r->srv->cfg.api_key)) {
-        tg__reply_errorf(r, 401, "invalid_api_key",
-                         "A valid API key is required: Authorization: Bearer <key>.");
-        goto out;
-    }
     switch (route) {
     case R_HEALTH:
         tg__reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
@@ -437,6 +432,12 @@ static int on_http(tg_server_t *s, struct lws *wsi, tg_pss_t *pss, const char *u
     if (rc == -EPERM) {
         r->allow = allow;
         early_error(r, 405, "method_not_allowed", "This path does not support this method.");
+        return 0;
+    }
+    /* Before any body is read: a client without the key cannot make us buffer anything. */
+    if (route != R_HEALTH && !tg_auth_ok(r->authorization, s->cfg.api_key)) {
+        early_error(r, 401, "invalid_api_key",
+                    "A valid API key is required: Authorization: Bearer <key>.");
         return 0;
     }
     /* A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3):

@@ -178,6 +178,8 @@ check "no API key: 401" test "$STATUS" = 401
 check "401 in OpenAI's error shape" test "$(jget 'j["error"]["code"]')" = invalid_api_key
 STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer ${KEY}x" "$URL/v1/models")
 check "wrong API key: 401" test "$STATUS" = 401
+STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' -H 'Expect:' --data-binary @"$MODELS/tiny.gguf" "$URL/v1/files")
+check "no API key, with a 4 MB body: 401 (answered before the body is read)" test "$STATUS" = 401
 api GET /v1/models
 check "models: 200" test "$STATUS" = 200
 check "models lists tiny and tiny-q8" test "$(jget 'sorted(m["id"] for m in j["data"])')" = '["tiny", "tiny-q8"]'
