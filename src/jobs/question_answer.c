@@ -92,7 +92,7 @@ static json_t *passages_json(const store_passage_t *list, size_t n)
 
 #define DELTA_MIN_BYTES 24       /* a generated piece shorter than this waits for more ... */
 #define DELTA_MAX_WAIT_NS 100000000 /* ... at most this long (and the first goes out at once) */
-#define EMPTY_TRIES 2            /* a model that wrote nothing is asked again this many times */
+#define EMPTY_TRIES 4            /* a model that wrote nothing is asked again this many times */
 #define PROMPT_QUESTION_MAX 2000 /* bytes of the question put in the prompt */
 /* Passage bytes in the system prompt, tried in this order: a service that says the prompt does
  * not fit its context (400 context_length_exceeded) is asked again with less. */
