@@ -22,8 +22,17 @@ typedef struct {
      * 64-byte aligned buf; once per product, shared by all rows and threads). */
     float (*dot_q8_0)(const nn_block_q8_0 *w, const void *x, size_t nb);
     float (*dot_q4_0)(const nn_block_q4_0 *w, const void *x, size_t nb);
+    /* Optional (NULL: the scalar reference): ggml's reference Q8_0 quantizer, bit for bit. */
+    void (*quantize_q8_0)(const float *src, nn_block_q8_0 *dst, size_t n);
     size_t (*xprep_bytes)(size_t nb);
     const void *(*xprep)(nn_type_t wtype, const nn_block_q8_0 *xq, size_t nb, void *buf);
+    /* Optional (NULL: nn_matmul takes the GEMM path): y[r*ys] = w . x_r for R = 1..4 rows of x
+     * made by xprep at xp + r*ps, loading each weight block once for all R; bit-identical to the
+     * dot kernel row by row. */
+    void (*rows_q8_0)(const nn_block_q8_0 *w, const void *xp, size_t ps, size_t nb, int R,
+                      float *y, size_t ys);
+    void (*rows_q4_0)(const nn_block_q4_0 *w, const void *xp, size_t ps, size_t nb, int R,
+                      float *y, size_t ys);
     /* Row conversions used by nn_matmul's GEMM path; n a multiple of 32 for quantized types. */
     void (*f16_to_f32_row)(const nn_f16_t *src, float *dst, size_t n);
     void (*deq_q8_0_row)(const nn_block_q8_0 *src, float *dst, size_t n);
@@ -47,12 +56,24 @@ nn__isa_t nn__isa_best(void);
  * concurrent kernel calls. */
 int nn__set_isa(nn__isa_t isa);
 nn__isa_t nn__get_isa(void);
+/* AVX-512 table: use VNNI (vpdpbusd) in the quantized kernels when the CPU has it (same bits,
+ * faster). Returns whether it is now in use. nn_init turns it on unless PERSONA_NN_VNNI=0. */
+bool nn__avx512_vnni(bool on);
 /* Tests: force nn_sgemm to use the own kernels (true) or OpenBLAS when loaded (false). */
 void nn__sgemm_force_own(bool own);
 bool nn__blas_loaded(void);
+/* Tests: whether nn_matmul with n rows of this type quantizes X to Q8_0 (integer path or n < 4)
+ * rather than using F32 GEMM. */
+bool nn__matmul_quantizes_x(nn_type_t type, size_t cols, size_t n);
+/* nn_matmul takes the integer path (when the ISA has it) for batches of 2 up to a number of rows
+ * that depends on the type and width of W, F32 GEMM above; SIZE_MAX (the default) means that
+ * choice, any other value replaces it (tests use 0 and a large value to exercise both paths). */
+extern size_t nn__matmul_int_max_n;
 
 /* Scalar reference pieces shared by the SIMD files (tails, quantization of x). */
 void nn__quantize_row_q8_0(const float *src, nn_block_q8_0 *dst, size_t n);
+/* The same through the active table's kernel (identical bits, faster). */
+void nn__quantize_x_q8_0(const float *src, nn_block_q8_0 *dst, size_t n);
 void nn__sgemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -3,6 +3,7 @@
  * 512-bit register and are reduced 16 blocks at a time (see the section below); VNNI is not
  * assumed. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +35,8 @@ NN_AVX512 static void axpy_f32(float a, const float *x, float *y, size_t n)
     __m512 va = _mm512_set1_ps(a);
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+        _mm512_storeu_ps(y + i,
+                         _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(y + i, m,
@@ -124,49 +126,6 @@ static const void *xprep(nn_type_t wtype, const nn_block_q8_0 *xq, size_t nb, vo
     return buf;
 }
 
-/* int8 products of a Q8_0 block pair: abs(w) times x with w's sign (there is no vpsignb) */
-NN_AVX512 static inline __m512i q8_pair(__m512i w, __m512i x)
-{
-    __m512i aw = _mm512_abs_epi8(w);
-    __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), _mm512_set1_epi16(1));
-}
-
-/* Q4_0 quad: 16 packed bytes of 4 blocks in q; 16 int32 sums, 4 per block (lane L: block L) */
-NN_AVX512 static inline __m512i q4_quad(__m512i q, const int8_t *x)
-{
-    const __m512i m = _mm512_set1_epi8(0x0f);
-    __m512i lo = _mm512_and_si512(q, m), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m);
-    /* each maddubs sum is at most 2*15*127 = 3810, so two of them add up safely in int16 */
-    __m512i s = _mm512_add_epi16(_mm512_maddubs_epi16(lo, _mm512_load_si512(x)),
-                                 _mm512_maddubs_epi16(hi, _mm512_load_si512(x + 64)));
-    return _mm512_madd_epi16(s, _mm512_set1_epi16(1));
-}
-
-/* Four quad registers -> 16 block sums, lane 4L+j holding block 4j+L (LANE_Q4) */
-NN_AVX512 static inline __m512i reduce4(const __m512i v[4])
-{
-    __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]),
-                                  _mm512_unpackhi_epi32(v[0], v[1]));
-    __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]),
-                                  _mm512_unpackhi_epi32(v[2], v[3]));
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
-}
-
-/* Eight Q8_0 pair registers -> 16 block sums in LANE_Q8 order */
-NN_AVX512 static inline __m512i reduce8(const __m512i v[8])
-{
-    __m512i t[4], u[2];
-    for (int i = 0; i < 4; i++)
-        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-    for (int i = 0; i < 2; i++)
-        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
-                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                            _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
 /* d_w of up to 16 blocks (mask of valid lanes) in the given lane order, as floats */
 NN_AVX512 static inline __m512 gather_d(const void *first_block, __m512i byte_offsets, __mmask16 m)
 {
@@ -190,45 +149,6 @@ NN_AVX512 static inline __m256i ld_q8(const nn_block_q8_0 *w, bool present)
     return present ? _mm256_loadu_si256((const __m256i *)w->qs) : _mm256_setzero_si256();
 }
 
-NN_AVX512 static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t nb)
-{
-    size_t nbp = (nb + 15) / 16 * 16;
-    const int8_t *xqs = xv;
-    const float *xd = (const float *)(xqs + nbp * 32);
-    const __m512i offs = lane_offsets(LANE_Q8, sizeof *w);
-    __m512 acc = _mm512_setzero_ps();
-    __m512i v[8];
-    for (size_t g = 0; g < nb; g += 16) {
-        size_t m = nb - g < 16 ? nb - g : 16;
-        const nn_block_q8_0 *wb = w + g;
-        const int8_t *xb = xqs + g * 32;
-        if (m == 16) {
-            for (int k = 0; k < 8; k++) {
-                __m512i wz = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)wb[2 * k].qs)),
-                    _mm256_loadu_si256((const __m256i *)wb[2 * k + 1].qs), 1);
-                v[k] = q8_pair(wz, _mm512_load_si512(xb + 64 * k));
-            }
-        } else {
-            for (int k = 0; k < 8; k++) {
-                size_t b0 = 2 * (size_t)k;
-                if (b0 >= m) {
-                    v[k] = _mm512_setzero_si512();
-                    continue;
-                }
-                __m512i wz = _mm512_inserti64x4(_mm512_castsi256_si512(ld_q8(wb + b0, b0 < m)),
-                                                ld_q8(wb + b0 + 1, b0 + 1 < m), 1);
-                v[k] = q8_pair(wz, _mm512_load_si512(xb + 64 * k));
-            }
-        }
-        __m512i s = reduce8(v);
-        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, offs, m == 16 ? 0xffff : lane_mask(LANE_Q8, m)),
-                                  _mm512_load_ps(xd + g));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
 /* the 16 packed bytes of blocks w[0..3] side by side; blocks at or past `m` read as zero */
 NN_AVX512 static inline __m512i ld_q4_quad(const nn_block_q4_0 *w, size_t m)
 {
@@ -243,45 +163,150 @@ NN_AVX512 static inline __m512i ld_q4_quad(const nn_block_q4_0 *w, size_t m)
     return z;
 }
 
+#define NN_AVX512_VNNI                                                                             \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
+
+#define ROWS_FN NN_AVX512 static inline __attribute__((always_inline))
+#define ROWS_NAME(x) x
+#define ROWS_VNNI 0
+#include "nn/kern_avx512_rows.h"
+#undef ROWS_FN
+#undef ROWS_NAME
+#undef ROWS_VNNI
+#define ROWS_FN NN_AVX512_VNNI static inline __attribute__((always_inline))
+#define ROWS_NAME(x) x##_vnni
+#define ROWS_VNNI 1
+#include "nn/kern_avx512_rows.h"
+#undef ROWS_FN
+#undef ROWS_NAME
+#undef ROWS_VNNI
+
+/* whether the kernels below use the VNNI instantiation (set by nn__avx512_vnni) */
+static bool g_vnni;
+
+bool nn__avx512_vnni(bool on)
+{
+    __builtin_cpu_init();
+    g_vnni = on && __builtin_cpu_supports("avx512vnni");
+    return g_vnni;
+}
+
+NN_AVX512_VNNI static float dot_q8_0_vnni(const nn_block_q8_0 *w, const void *xv, size_t nb)
+{
+    float y;
+    q8_rows_vnni(w, xv, 0, nb, 1, &y, 1);
+    return y;
+}
+
+NN_AVX512_VNNI static float dot_q4_0_vnni(const nn_block_q4_0 *w, const void *xv, size_t nb)
+{
+    float y;
+    q4_rows_vnni(w, xv, 0, nb, 1, &y, 1);
+    return y;
+}
+
+NN_AVX512_VNNI static void rows_q8_0_vnni(const nn_block_q8_0 *w, const void *xp, size_t ps,
+                                          size_t nb, int R, float *y, size_t ys)
+{
+    switch (R) {
+    case 1: q8_rows_vnni(w, xp, ps, nb, 1, y, ys); break;
+    case 2: q8_rows_vnni(w, xp, ps, nb, 2, y, ys); break;
+    case 3: q8_rows_vnni(w, xp, ps, nb, 3, y, ys); break;
+    default: q8_rows_vnni(w, xp, ps, nb, 4, y, ys); break;
+    }
+}
+
+NN_AVX512_VNNI static void rows_q4_0_vnni(const nn_block_q4_0 *w, const void *xp, size_t ps,
+                                          size_t nb, int R, float *y, size_t ys)
+{
+    switch (R) {
+    case 1: q4_rows_vnni(w, xp, ps, nb, 1, y, ys); break;
+    case 2: q4_rows_vnni(w, xp, ps, nb, 2, y, ys); break;
+    case 3: q4_rows_vnni(w, xp, ps, nb, 3, y, ys); break;
+    default: q4_rows_vnni(w, xp, ps, nb, 4, y, ys); break;
+    }
+}
+
+NN_AVX512 static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t nb)
+{
+    if (g_vnni)
+        return dot_q8_0_vnni(w, xv, nb);
+    float y;
+    q8_rows(w, xv, 0, nb, 1, &y, 1);
+    return y;
+}
+
 NN_AVX512 static float dot_q4_0(const nn_block_q4_0 *w, const void *xv, size_t nb)
 {
-    size_t nbp = (nb + 15) / 16 * 16;
-    const int8_t *xqs = xv;
-    const float *xd = (const float *)(xqs + nbp * 32);
-    const int32_t *xs8 = (const int32_t *)(xd + nbp);
-    const __m512i offs = lane_offsets(LANE_Q4, sizeof *w);
-    __m512 acc = _mm512_setzero_ps();
-    __m512i v[4];
-    for (size_t g = 0; g < nb; g += 16) {
-        size_t m = nb - g < 16 ? nb - g : 16;
-        const nn_block_q4_0 *wb = w + g;
-        const int8_t *xb = xqs + g * 32;
-        if (m == 16) {
-            for (int k = 0; k < 4; k++) {
-                const nn_block_q4_0 *q = wb + 4 * k;
-                __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)q[0].qs));
-                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)q[1].qs), 1);
-                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)q[2].qs), 2);
-                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)q[3].qs), 3);
-                v[k] = q4_quad(z, xb + 128 * k);
-            }
-        } else {
-            for (int k = 0; k < 4; k++) {
-                size_t b0 = 4 * (size_t)k, left = m > b0 ? m - b0 : 0;
-                if (!left) {
-                    v[k] = _mm512_setzero_si512();
-                    continue;
-                }
-                v[k] = q4_quad(ld_q4_quad(wb + b0, left), xb + 128 * k);
-            }
-        }
-        /* sum((q-8)*x) = sum(q*x) - 8*sum(x), exact in int32; padding blocks give 0 - 0 */
-        __m512i s = _mm512_sub_epi32(reduce4(v), _mm512_load_si512(xs8 + g));
-        __m512 sc = _mm512_mul_ps(gather_d(&wb->d, offs, m == 16 ? 0xffff : lane_mask(LANE_Q4, m)),
-                                  _mm512_load_ps(xd + g));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc);
+    if (g_vnni)
+        return dot_q4_0_vnni(w, xv, nb);
+    float y;
+    q4_rows(w, xv, 0, nb, 1, &y, 1);
+    return y;
+}
+
+NN_AVX512 static void rows_q8_0(const nn_block_q8_0 *w, const void *xp, size_t ps, size_t nb,
+                                int R, float *y, size_t ys)
+{
+    if (g_vnni) {
+        rows_q8_0_vnni(w, xp, ps, nb, R, y, ys);
+        return;
     }
-    return _mm512_reduce_add_ps(acc);
+    switch (R) {
+    case 1: q8_rows(w, xp, ps, nb, 1, y, ys); break;
+    case 2: q8_rows(w, xp, ps, nb, 2, y, ys); break;
+    case 3: q8_rows(w, xp, ps, nb, 3, y, ys); break;
+    default: q8_rows(w, xp, ps, nb, 4, y, ys); break;
+    }
+}
+
+NN_AVX512 static void rows_q4_0(const nn_block_q4_0 *w, const void *xp, size_t ps, size_t nb,
+                                int R, float *y, size_t ys)
+{
+    if (g_vnni) {
+        rows_q4_0_vnni(w, xp, ps, nb, R, y, ys);
+        return;
+    }
+    switch (R) {
+    case 1: q4_rows(w, xp, ps, nb, 1, y, ys); break;
+    case 2: q4_rows(w, xp, ps, nb, 2, y, ys); break;
+    case 3: q4_rows(w, xp, ps, nb, 3, y, ys); break;
+    default: q4_rows(w, xp, ps, nb, 4, y, ys); break;
+    }
+}
+
+/* ggml's reference Q8_0 quantizer, bit for bit: the same IEEE operations (amax, amax/127, 1/d,
+ * x*id) and roundf's half-away-from-zero rounding done exactly as trunc(v) plus one where the
+ * (exact) remainder is at least one half; NaN gives 0 and the clamp to +-127 as in the scalar
+ * code. */
+NN_AVX512 static inline __m128i q8_round16(__m512 v)
+{
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(v, t);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(f), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f),
+                              _mm512_and_ps(v, _mm512_castsi512_ps(_mm512_set1_epi32(INT32_MIN))));
+    t = _mm512_mask_add_ps(t, up, t, one);
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), t); /* NaN -> 0 */
+    return _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(t));
+}
+
+NN_AVX512 static void quantize_q8_0(const float *src, nn_block_q8_0 *dst, size_t n)
+{
+    for (size_t b = 0; b < n / NN_QK; b++) {
+        const float *x = src + b * NN_QK;
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        /* max(|x|, m) skips NaN like fmaxf: a NaN first operand gives the second */
+        __m512 m = _mm512_max_ps(_mm512_abs_ps(x0), _mm512_setzero_ps());
+        m = _mm512_max_ps(_mm512_abs_ps(x1), m);
+        float amax = _mm512_reduce_max_ps(m);
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        dst[b].d = nn_f32_to_f16(d);
+        __m512 vid = _mm512_set1_ps(id);
+        _mm_storeu_si128((__m128i *)dst[b].qs, q8_round16(_mm512_mul_ps(x0, vid)));
+        _mm_storeu_si128((__m128i *)(dst[b].qs + 16), q8_round16(_mm512_mul_ps(x1, vid)));
+    }
 }
 
 NN_AVX512 static void f16_to_f32_row(const nn_f16_t *src, float *dst, size_t n)
@@ -420,8 +445,11 @@ const nn__kernels_t nn__kernels_avx512 = {
     .dot_f16 = dot_f16,
     .dot_q8_0 = dot_q8_0,
     .dot_q4_0 = dot_q4_0,
+    .quantize_q8_0 = quantize_q8_0,
     .xprep_bytes = xprep_bytes,
     .xprep = xprep,
+    .rows_q8_0 = rows_q8_0,
+    .rows_q4_0 = rows_q4_0,
     .f16_to_f32_row = f16_to_f32_row,
     .deq_q8_0_row = deq_q8_0_row,
     .deq_q4_0_row = deq_q4_0_row,

@@ -144,6 +144,14 @@ void nn__quantize_row_q8_0(const float *src, nn_block_q8_0 *dst, size_t n)
     }
 }
 
+void nn__quantize_x_q8_0(const float *src, nn_block_q8_0 *dst, size_t n)
+{
+    if (nn__k->quantize_q8_0)
+        nn__k->quantize_q8_0(src, dst, n);
+    else
+        nn__quantize_row_q8_0(src, dst, n);
+}
+
 static void quantize_row_q4_0(const float *src, nn_block_q4_0 *dst, size_t n)
 {
     for (size_t b = 0; b < n / NN_QK; b++) {
@@ -173,7 +181,10 @@ void nn_quantize_row(nn_type_t type, const float *src, void *dst, size_t n)
         for (size_t i = 0; i < n; i++)
             ((nn_f16_t *)dst)[i] = nn_f32_to_f16(src[i]);
         break;
-    case NN_Q8_0: nn__quantize_row_q8_0(src, dst, n); break;
+    case NN_Q8_0:
+        nn_init();
+        nn__quantize_x_q8_0(src, dst, n);
+        break;
     case NN_Q4_0: quantize_row_q4_0(src, dst, n); break;
     }
 }
@@ -220,9 +231,12 @@ static const nn__kernels_t *table_of(nn__isa_t isa)
                                  : &nn__kernels_scalar;
 }
 
+static bool g_vnni_on;
+
 static void update_info(void)
 {
-    snprintf(g_info, sizeof g_info, "isa=%s %s", nn__k->name, g_blas_info);
+    snprintf(g_info, sizeof g_info, "isa=%s%s %s", nn__k->name,
+             nn__k == &nn__kernels_avx512 && g_vnni_on ? "+vnni" : "", g_blas_info);
 }
 
 int nn__set_isa(nn__isa_t isa)
@@ -265,6 +279,8 @@ static void init_once(void)
     }
     g_isa = isa;
     nn__k = table_of(isa);
+    const char *vnni = getenv("PERSONA_NN_VNNI");
+    g_vnni_on = nn__avx512_vnni(!(vnni && strcmp(vnni, "0") == 0));
     /* OpenBLAS missing or wrong is not fatal: the own GEMM takes over, and the info line says so */
     nn__blas_load(g_blas_info, sizeof g_blas_info);
     update_info();
@@ -354,7 +370,7 @@ void nn_matvec(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size
             buf = heap;
         }
         nn_block_q8_0 *xq = (nn_block_q8_0 *)buf;
-        nn__quantize_row_q8_0(x, xq, cols);
+        nn__quantize_x_q8_0(x, xq, cols);
         c.xq = pbytes ? nn__k->xprep(type, xq, nb, buf + qbytes) : xq;
     }
     if (!pool || nn_pool_threads(pool) == 1 || rows < 32)
@@ -420,10 +436,116 @@ static void matmul_task(void *arg, int ti, int nt)
     free(buf);
 }
 
+/* The integer path (when the ISA has row-group kernels): every row of X is quantized to Q8_0 and
+ * laid out once (threads take rows of X), then threads take ranges of W rows; for a block of 16
+ * W rows (kept in L1/L2) the X rows go by in groups of 4, each weight block loaded once per
+ * group. Each output is computed exactly as nn_matvec computes it, so a batch gives the same
+ * bits as the same rows one at a time, for any thread count. */
+typedef struct {
+    nn_type_t type;
+    const uint8_t *W;
+    size_t rows, cols, row_bytes, nb;
+    const float *X;
+    size_t n;
+    float *Y;
+    uint8_t *P;
+    size_t ps;
+    const nn__kernels_t *k;
+} matmul_int_ctx;
+
+static void matmul_prep_task(void *arg, int ti, int nt)
+{
+    const matmul_int_ctx *c = arg;
+    size_t i0 = c->n * (size_t)ti / (size_t)nt, i1 = c->n * (size_t)(ti + 1) / (size_t)nt;
+    if (i0 >= i1)
+        return;
+    nn_block_q8_0 *tmp = malloc(c->nb * sizeof *tmp);
+    if (!tmp)
+        abort();
+    for (size_t i = i0; i < i1; i++) {
+        nn__quantize_x_q8_0(c->X + i * c->cols, tmp, c->cols);
+        c->k->xprep(c->type, tmp, c->nb, c->P + i * c->ps);
+    }
+    free(tmp);
+}
+
+static void matmul_int_task(void *arg, int ti, int nt)
+{
+    const matmul_int_ctx *c = arg;
+    size_t r0, r1;
+    split_rows(c->rows, ti, nt, &r0, &r1);
+    for (size_t rb = r0; rb < r1; rb += 16) {
+        size_t re = rb + 16 < r1 ? rb + 16 : r1;
+        for (size_t i = 0; i < c->n; i += 4) {
+            int R = c->n - i < 4 ? (int)(c->n - i) : 4;
+            const uint8_t *xp = c->P + i * c->ps;
+            float *y = c->Y + i * c->rows;
+            for (size_t r = rb; r < re; r++) {
+                const void *w = c->W + r * c->row_bytes;
+                if (c->type == NN_Q8_0)
+                    c->k->rows_q8_0(w, xp, c->ps, c->nb, R, y + r, c->rows);
+                else
+                    c->k->rows_q4_0(w, xp, c->ps, c->nb, R, y + r, c->rows);
+            }
+        }
+    }
+}
+
+static bool has_int_path(const nn__kernels_t *k, nn_type_t type)
+{
+    return k->xprep_bytes &&
+           ((type == NN_Q8_0 && k->rows_q8_0) || (type == NN_Q4_0 && k->rows_q4_0));
+}
+
+size_t nn__matmul_int_max_n = SIZE_MAX;
+
+/* Up to how many rows of X the integer path beats dequantization + F32 GEMM, measured with CPU
+ * time on this machine (docs/kernels.md): the integer kernels are best where W is wide (the
+ * dequantized tile and its packing cost the GEMM path most) and for Q4_0 (half the bytes). */
+static size_t int_path_max_n(nn_type_t type, size_t cols)
+{
+    if (nn__matmul_int_max_n != SIZE_MAX)
+        return nn__matmul_int_max_n;
+    if (type == NN_Q4_0)
+        return cols >= 2048 ? 128 : cols >= 768 ? 64 : 32;
+    return cols >= 2048 ? 64 : cols >= 768 ? 32 : 16;
+}
+
+static bool use_int_path(nn_type_t type, size_t cols, size_t n)
+{
+    return n >= 2 && n <= int_path_max_n(type, cols) && has_int_path(nn__k, type);
+}
+
+bool nn__matmul_quantizes_x(nn_type_t type, size_t cols, size_t n)
+{
+    nn_init();
+    if (type != NN_Q8_0 && type != NN_Q4_0)
+        return false;
+    return n < NN_MATMUL_MIN_ROWS || use_int_path(type, cols, n);
+}
+
+static void matmul_int(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size_t cols,
+                       const float *X, size_t n, float *Y)
+{
+    size_t nb = cols / NN_QK, ps = nn__k->xprep_bytes(nb);
+    matmul_int_ctx c = {type, W, rows, cols, nn_row_bytes(type, cols), nb, X, n, Y, NULL, ps,
+                        nn__k};
+    c.P = aligned_alloc(64, n * ps);
+    if (!c.P)
+        abort(); /* allocation failures abort, as xmalloc does elsewhere */
+    nn_pool_run(pool, matmul_prep_task, &c);
+    nn_pool_run(pool, matmul_int_task, &c);
+    free(c.P);
+}
+
 void nn_matmul(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size_t cols,
                const float *X, size_t n, float *Y)
 {
     nn_init();
+    if (use_int_path(type, cols, n)) {
+        matmul_int(pool, type, W, rows, cols, X, n, Y);
+        return;
+    }
     if (n < NN_MATMUL_MIN_ROWS) {
         /* y rows are contiguous in Y with stride `rows` — exactly a matvec output */
         for (size_t i = 0; i < n; i++)

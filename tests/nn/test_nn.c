@@ -64,6 +64,27 @@ static int isa_count(void)
     return (int)nn__isa_best() + 1;
 }
 
+/* Kernel variants to test: every ISA the CPU has, and AVX-512 once more with VNNI if present. */
+static int variant_count(void)
+{
+    bool vnni = nn__isa_best() == NN__ISA_AVX512 && nn__avx512_vnni(true);
+    nn__avx512_vnni(false);
+    return isa_count() + (vnni ? 1 : 0);
+}
+
+static void set_variant(int v)
+{
+    bool vnni = v >= isa_count();
+    assert_int_equal(nn__set_isa(vnni ? NN__ISA_AVX512 : (nn__isa_t)v), 0);
+    assert_int_equal(nn__avx512_vnni(vnni), vnni);
+}
+
+static void set_best(void)
+{
+    nn__set_isa(nn__isa_best());
+    nn__avx512_vnni(true);
+}
+
 /* quantizes rows of W (rows x cols, F32) to `type`; malloc'd */
 static void *make_weights(nn_type_t type, const float *W, size_t rows, size_t cols)
 {
@@ -258,7 +279,7 @@ static void test_quantize_bounds(void **state)
                 nn_dequantize_row(type, q, y2, N);
                 assert_memory_equal(y, y2, N * sizeof *y);
             }
-            nn__set_isa(nn__isa_best());
+            set_best();
         }
         /* F16 rows: within half an ulp */
         nn_quantize_row(NN_F16, x, q, N);
@@ -281,6 +302,38 @@ static void test_quantize_bounds(void **state)
     assert_int_equal(b4->d, nn_f32_to_f16(1.0f)); /* max = -8, d = -8/-8 */
     for (int j = 0; j < 16; j++)
         assert_int_equal(b4->qs[j], j | j << 4);
+    /* halves round away from zero, as roundf (d = 127/127 = 1 makes q = round(x)) */
+    static const float ties[8] = {127.0f, 2.5f, -3.5f, 0.49999997f, -0.5f, 126.5f, -1.5f, 0.5f};
+    static const int8_t tie_q[8] = {127, 3, -4, 0, -1, 127, -2, 1};
+    for (int j = 0; j < 32; j++)
+        x[j] = j < 8 ? ties[j] : 0.0f;
+    for (int v = 0; v < variant_count(); v++) {
+        set_variant(v);
+        nn_quantize_row(NN_Q8_0, x, q, 32);
+        assert_int_equal(b8->d, nn_f32_to_f16(1.0f));
+        for (int j = 0; j < 8; j++)
+            assert_int_equal(b8->qs[j], tie_q[j]);
+    }
+    set_best();
+    /* every ISA's Q8_0 quantizer gives the reference's bits, on random data at many scales and on
+     * blocks with NaN and infinities */
+    {
+        nn_block_q8_0 *ref = malloc((N / 32) * sizeof *ref);
+        assert_non_null(ref);
+        for (int trial = 0; trial < 20; trial++) {
+            fill_rand(x, N, trial % 4 == 0 ? 1e-30f : trial % 4 == 1 ? 1e30f : 1.0f + trial);
+            if (trial % 3 == 0)
+                x[5] = NAN, x[40] = INFINITY, x[77] = -INFINITY, x[99] = -NAN;
+            nn__quantize_row_q8_0(x, ref, N);
+            for (int v = 0; v < variant_count(); v++) {
+                set_variant(v);
+                nn_quantize_row(NN_Q8_0, x, q, N);
+                assert_memory_equal(q, ref, (N / 32) * sizeof *ref);
+            }
+        }
+        set_best();
+        free(ref);
+    }
     /* non-finite input must not crash or hit undefined casts */
     x[3] = NAN;
     x[7] = INFINITY;
@@ -339,8 +392,8 @@ static void test_matvec(void **state)
     float *x = malloc(maxc * sizeof *x), *y = malloc(maxr * sizeof *y),
           *y1 = malloc(maxr * sizeof *y1);
     assert_true(W && Wd && x && y && y1);
-    for (int isa = 0; isa < isa_count(); isa++) {
-        assert_int_equal(nn__set_isa((nn__isa_t)isa), 0);
+    for (int v = 0; v < variant_count(); v++) {
+        set_variant(v);
         for (size_t ci = 0; ci < sizeof test_cols / sizeof test_cols[0]; ci++) {
             size_t cols = test_cols[ci];
             for (size_t rows = 1; rows <= maxr; rows += (cols >= 1024 ? 22 : 3)) {
@@ -366,7 +419,7 @@ static void test_matvec(void **state)
             }
         }
     }
-    nn__set_isa(nn__isa_best());
+    set_best();
     nn_pool_free(&pool2);
     nn_pool_free(&pool3);
     nn_pool_free(&pool2); /* NULL-safe */
@@ -384,10 +437,11 @@ static void test_matmul(void **state)
     assert_int_equal(nn_pool_create(2, &pool2), 0);
     static const size_t shapes[][3] = {/* rows, cols, n */
                                        {1, 32, 1},    {5, 64, 3},   {67, 96, 4},
+                                       {40, 544, 2},  {19, 1056, 7}, {3, 32, 6},
                                        {33, 288, 17}, {200, 288, 9}, {130, 768, 33},
                                        {17, 4096, 5}, {300, 160, 64}};
-    for (int isa = 0; isa < isa_count(); isa++) {
-        assert_int_equal(nn__set_isa((nn__isa_t)isa), 0);
+    for (int v = 0; v < variant_count(); v++) {
+        set_variant(v);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             size_t rows = shapes[s][0], cols = shapes[s][1], n = shapes[s][2];
             if (SANITIZED && rows * cols * n > 300 * 160 * 16)
@@ -398,20 +452,34 @@ static void test_matmul(void **state)
             assert_true(W && Wd && X && Y && Y2);
             fill_rand(W, rows * cols, 0.5f);
             fill_rand(X, n * cols, 1.0f);
-            for (size_t t = 0; t < 4; t++) {
-                nn_type_t type = all_types[t];
-                void *Wq = make_weights(type, W, rows, cols);
-                for (size_t r = 0; r < rows; r++)
-                    nn_dequantize_row(type, (uint8_t *)Wq + r * nn_row_bytes(type, cols),
-                                      Wd + r * cols, cols);
-                nn_matmul(NULL, type, Wq, rows, cols, X, n, Y);
-                /* small batches go through matvec (x quantized), larger ones through GEMM */
-                for (size_t i = 0; i < n; i++)
-                    check_row(type, Wd, rows, cols, X + i * cols, Y + i * rows, n < 4, "matmul");
-                nn_matmul(pool2, type, Wq, rows, cols, X, n, Y2);
-                assert_memory_equal(Y, Y2, n * rows * sizeof *Y);
-                free(Wq);
+            /* the automatic choice of path, then GEMM only, then the integer kernels only */
+            static const size_t modes[] = {SIZE_MAX, 0, 100000};
+            for (int mode = 0; mode < 3; mode++) {
+                nn__matmul_int_max_n = modes[mode];
+                for (size_t t = 0; t < 4; t++) {
+                    nn_type_t type = all_types[t];
+                    void *Wq = make_weights(type, W, rows, cols);
+                    for (size_t r = 0; r < rows; r++)
+                        nn_dequantize_row(type, (uint8_t *)Wq + r * nn_row_bytes(type, cols),
+                                          Wd + r * cols, cols);
+                    nn_matmul(NULL, type, Wq, rows, cols, X, n, Y);
+                    /* small batches go through matvec, larger ones through GEMM or the integer
+                     * kernels; matvec and the integer kernels see x quantized */
+                    bool xq = nn__matmul_quantizes_x(type, cols, n);
+                    for (size_t i = 0; i < n; i++)
+                        check_row(type, Wd, rows, cols, X + i * cols, Y + i * rows, xq,
+                                  "matmul");
+                    if (xq) /* quantized x: the batch gives the bits of one row at a time */
+                        for (size_t i = 0; i < n; i++) {
+                            nn_matvec(NULL, type, Wq, rows, cols, X + i * cols, Y2);
+                            assert_memory_equal(Y2, Y + i * rows, rows * sizeof *Y);
+                        }
+                    nn_matmul(pool2, type, Wq, rows, cols, X, n, Y2);
+                    assert_memory_equal(Y, Y2, n * rows * sizeof *Y);
+                    free(Wq);
+                }
             }
+            nn__matmul_int_max_n = SIZE_MAX;
             free(W);
             free(Wd);
             free(X);
@@ -419,7 +487,7 @@ static void test_matmul(void **state)
             free(Y2);
         }
     }
-    nn__set_isa(nn__isa_best());
+    set_best();
     nn_pool_free(&pool2);
 }
 
@@ -427,8 +495,8 @@ static void test_dot_axpy(void **state)
 {
     (void)state;
     float a[1031], b[1031], y[1031], y0[1031];
-    for (int isa = 0; isa < isa_count(); isa++) {
-        nn__set_isa((nn__isa_t)isa);
+    for (int v = 0; v < variant_count(); v++) {
+        set_variant(v);
         for (size_t n = 0; n <= 1031; n += (n < 40 ? 1 : 97)) {
             fill_rand(a, n, 1.0f);
             fill_rand(b, n, 1.0f);
@@ -444,7 +512,40 @@ static void test_dot_axpy(void **state)
                 assert_true(fabs(y[i] - (y0[i] - 0.375 * a[i])) <= 1e-6);
         }
     }
-    nn__set_isa(nn__isa_best());
+    set_best();
+}
+
+/* VNNI and plain AVX-512 quantized kernels compute the same integer sums: same bits. */
+static void test_vnni_same_bits(void **state)
+{
+    (void)state;
+    if (variant_count() <= isa_count()) {
+        print_message("no AVX-512 VNNI here: nothing to compare\n");
+        return;
+    }
+    static const size_t shapes[][3] = {{37, 288, 5}, {16, 2048, 9}, {5, 4096, 1}, {33, 544, 4}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t rows = shapes[s][0], cols = shapes[s][1], n = shapes[s][2];
+        float *W = malloc(rows * cols * 4), *X = malloc(n * cols * 4), *Y1 = malloc(n * rows * 4),
+              *Y2 = malloc(n * rows * 4);
+        assert_true(W && X && Y1 && Y2);
+        fill_rand(W, rows * cols, 1.0f);
+        fill_rand(X, n * cols, 3.0f);
+        for (int t = 2; t < 4; t++) {
+            void *Wq = make_weights(all_types[t], W, rows, cols);
+            set_variant(isa_count() - 1);
+            nn_matmul(NULL, all_types[t], Wq, rows, cols, X, n, Y1);
+            set_variant(isa_count());
+            nn_matmul(NULL, all_types[t], Wq, rows, cols, X, n, Y2);
+            assert_memory_equal(Y1, Y2, n * rows * 4);
+            free(Wq);
+        }
+        free(W);
+        free(X);
+        free(Y1);
+        free(Y2);
+    }
+    set_best();
 }
 
 /* ==================================================================================== */
@@ -524,7 +625,7 @@ static void test_sgemm(void **state)
         }
     }
     nn__sgemm_force_own(false);
-    nn__set_isa(nn__isa_best());
+    set_best();
     /* random sizes 1..300 through the default path */
     for (int i = 0; i < (SANITIZED ? 6 : 24); i++) {
         int M = 1 + (int)(rnd32() % 300), N = 1 + (int)(rnd32() % 300),
@@ -597,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_types),  cmocka_unit_test(test_f16),
         cmocka_unit_test(test_quantize_bounds), cmocka_unit_test(test_dot_axpy),
         cmocka_unit_test(test_matvec), cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_vnni_same_bits),
         cmocka_unit_test(test_sgemm),  cmocka_unit_test(test_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
