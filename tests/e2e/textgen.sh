@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# textgen: personad with a real persona-textgen — `persona train --wait` trains the account's
-# model (model.ready on a WebSocket client), questions are answered by it and streamed as several
+# textgen: personad with a real persona-textgen — `persona train` trains the account's model,
+# through a restart of personad mid-training, and `persona train --wait` follows it to
+# model.ready (also on a WebSocket client); questions are answered by it and streamed as several
 # answer.delta events whose text adds up to answer.done, the question records the model; another
 # account sees none of it; with no service, POST /v1/persona/train is 409; a question asked while
 # the service is down is answered by the model once it is back (retry with backoff); with the
@@ -63,7 +64,7 @@ wait_answer() { # TOKEN ID SECONDS -> status
 }
 
 # Training is the slow part: a sanitizer build of persona-textgen trains many times slower.
-STEPS=60
+STEPS=50
 if nm -C "$PERSONA_TEXTGEN" 2>/dev/null | grep -q '__asan_init'; then STEPS=12; fi
 NOTE='(The text generation service was unavailable; this answer quotes your own words.)'
 
@@ -98,21 +99,34 @@ check "an unknown field: 400" test "$STATUS" = 400
 api POST /v1/persona/train -d ''
 check "train needs a token: 401" test "$STATUS" = 401
 
-"$WS_CLIENT" --url "$WS_URL" --token "$A" --after 0 --timeout 120 >"$TMP/wsA.out" 2>"$TMP/wsA.err" &
-WSA=$!
-"$WS_CLIENT" --url "$WS_URL" --token "$B" --after 0 --timeout 120 >"$TMP/wsB.out" 2>"$TMP/wsB.err" &
-WSB=$!
-sleep 0.3
-
 rc=0
 "$PERSONA" --server "$PD_URL" --token "$A" train --steps abc >/dev/null 2>&1 || rc=$?
 check "persona train --steps abc: usage error (exit 2)" test "$rc" = 2
 
-echo "# persona train --wait ($STEPS steps)"
+echo "# persona train ($STEPS steps); personad restarts mid-training; persona train --wait"
 t0=$(date +%s%N)
+"$PERSONA" --server "$PD_URL" --token "$A" train --steps "$STEPS" >"$TMP/train0.out"
+check "persona train queues a training" grep -q '^training queued (job ' "$TMP/train0.out"
+for _ in $(seq 200); do
+    api GET /v1/persona/model -H "Authorization: Bearer $A"
+    [[ $(jget 'j["status"]') == training && -n $(jget 'j["remote_job"]') ]] && break
+    sleep 0.05
+done
+JOB=$(jget 'j["job"]')
+check "the training runs on the service (job $JOB, $(jget 'j["remote_job"]'))" \
+    test "$(jget 'j["status"]')" = training
+stop_personad
+start_personad "$TMP/data" --signup open --textgen "$TG_URL" --textgen-train-steps "$STEPS" \
+    --textgen-fallback-s 30 --textgen-retry-min-ms 250 --textgen-retry-max-ms 1000
+WS_URL=ws://${PD_URL#http://}
+"$WS_CLIENT" --url "$WS_URL" --token "$A" --after 0 --timeout 120 >"$TMP/wsA.out" 2>"$TMP/wsA.err" &
+WSA=$!
+"$WS_CLIENT" --url "$WS_URL" --token "$B" --after 0 --timeout 120 >"$TMP/wsB.out" 2>"$TMP/wsB.err" &
+WSB=$!
 rc=0
 "$PERSONA" --server "$PD_URL" --token "$A" train --steps "$STEPS" --wait >"$TMP/train.out" \
     2>"$TMP/train.err" || rc=$?
+check "persona train --wait joins the running training" grep -q 'already running' "$TMP/train.err"
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "persona train --wait exits 0 (${ms} ms)" test "$rc" = 0
 check "... and says the model is ready" grep -q '^model ready: ' "$TMP/train.out"
@@ -120,6 +134,7 @@ check "... after progress lines" grep -q 'training: step' "$TMP/train.err"
 api GET /v1/persona/model -H "Authorization: Bearer $A"
 MODEL=$(jget 'j["model"]')
 check "the account's model is ready: '$MODEL'" test "$(jget 'j["status"]')" = ready -a -n "$MODEL"
+check "... by the training started before the restart (job $JOB)" test "$(jget 'j["job"]')" = "$JOB"
 check "... its steps are the ones asked for" test "$(jget 'j["steps"]')" = "$STEPS"
 check "... step reached steps" test "$(jget 'j["step"]')" = "$STEPS"
 check "... a train loss is recorded" test -n "$(jget 'j["train_loss"]')"
