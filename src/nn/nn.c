@@ -552,11 +552,12 @@ void nn_matmul(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size
             nn_matvec(pool, type, W, rows, cols, X + i * cols, Y + i * rows);
         return;
     }
-    /* Tiles: about an eighth of the rows each, so threads share the work, but at least 64 rows
-     * and at most about 4 MiB of F32 (fewer, larger GEMM calls are faster: each call packs X
-     * again). A function of the shape only, never of the thread count. */
+    /* Tiles: about a quarter of the rows each, so two threads share the work evenly, but at
+     * least 64 rows and at most about 4 MiB of F32 (fewer, larger GEMM calls are faster since
+     * each call packs X again, but a dequantized tile must stay near L2). A function of the
+     * shape only, never of the thread count. */
     size_t cap = (4u << 20) / sizeof(float) / (cols ? cols : 1);
-    size_t tile = (rows + 7) / 8;
+    size_t tile = (rows + 3) / 4;
     tile = tile > cap ? cap : tile;
     tile = (tile + 15) / 16 * 16;
     tile = tile < 64 ? 64 : tile;
