@@ -27,11 +27,12 @@ struct llm_ctx {
     float *k_cache;           /* [L][K][S][T] */
     float *v_cache;           /* [L][T][KD] */
     float *kb;                /* [n_ub][KD] new keys before they are transposed into the cache */
-    float *qkv;               /* [D + 2 KD] one token's q, k, v from a fused product */
+    float *qkv;               /* [n_ub][D + 2 KD] q, k, v rows from one fused product */
     float *x;                 /* [n_ub][D] residual stream */
     float *xb, *xb2;          /* [n_ub][D] */
     float *q;                 /* [n_ub][D] */
-    float *hb, *hb2;          /* [n_ub][F]; hb at least [2][F] (fused gate and up) */
+    float *hb;                /* [n_ub][2 F] gate (| up, when fused) */
+    float *hb2;               /* [n_ub][F] up, then silu(gate) * up */
     float *freq;              /* [S/2] rotation frequency of each pair */
     float *rcos, *rsin;       /* [n_ub][S/2] */
     float *scores;            /* [n_scores][T] attention scores, a row per pool thread */
@@ -61,8 +62,8 @@ int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
     x->xb2 = malloc(ub * d * sizeof(float));
     x->q = malloc(ub * d * sizeof(float));
     x->kb = malloc(ub * kd * sizeof(float));
-    x->hb = malloc((ub < 2 ? 2 : ub) * f * sizeof(float));
-    x->qkv = malloc((d + 2 * kd) * sizeof(float));
+    x->hb = malloc(ub * 2 * f * sizeof(float));
+    x->qkv = malloc(ub * (d + 2 * kd) * sizeof(float));
     x->hb2 = malloc(ub * f * sizeof(float));
     x->freq = malloc(s / 2 * sizeof(float));
     x->rcos = malloc(ub * s / 2 * sizeof(float));
@@ -267,24 +268,30 @@ LLM_HOT static void llm_attn_task(void *arg, int ti, int nt)
 }
 
 typedef struct {
-    float *g;        /* gate, becomes silu(gate) * up */
-    const float *up;
-    size_t n;        /* elements */
+    const float *g;  /* gate rows, `stride` apart */
+    const float *up; /* up rows, `stride` apart */
+    float *out;      /* [rows][F] dense: silu(gate) * up (may be g itself when stride == F) */
+    size_t rows, f, stride;
 } llm_swiglu_job_t;
 
-/* silu(g) * up, silu(v) = v / (1 + e^-v) computed from e^-|v| so the exp never overflows. */
+/* silu(g) * up, silu(v) = v / (1 + e^-v) computed from e^-|v| so the exp never overflows. The
+ * rows x F elements are split evenly over the threads, rows or not. */
 LLM_HOT static void llm_swiglu_task(void *arg, int ti, int nt)
 {
     const llm_swiglu_job_t *j = arg;
-    size_t per = (j->n + (size_t)nt - 1) / (size_t)nt;
-    size_t a = per * (size_t)ti, b = a + per > j->n ? j->n : a + per;
-    float *g = j->g;
-    const float *up = j->up;
-    for (size_t i = a; i < b; i++) {
-        float v = g[i];
-        float e = llm_exp_neg(v < 0.0f ? v : -v);
-        float sig = v < 0.0f ? e / (1.0f + e) : 1.0f / (1.0f + e);
-        g[i] = v * sig * up[i];
+    size_t total = j->rows * j->f, per = (total + (size_t)nt - 1) / (size_t)nt;
+    size_t a = per * (size_t)ti, b = a + per > total ? total : a + per;
+    while (a < b) {
+        size_t r = a / j->f, e0 = a % j->f, e1 = b - r * j->f < j->f ? b - r * j->f : j->f;
+        const float *g = j->g + r * j->stride, *up = j->up + r * j->stride;
+        float *o = j->out + r * j->f;
+        for (size_t e = e0; e < e1; e++) {
+            float v = g[e];
+            float x = llm_exp_neg(v < 0.0f ? v : -v);
+            float sig = v < 0.0f ? x / (1.0f + x) : 1.0f / (1.0f + x);
+            o[e] = v * sig * up[e];
+        }
+        a = r * j->f + e1;
     }
 }
 
@@ -318,11 +325,17 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
         for (int i = 0; i < n; i++)
             llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, cf->norm_eps);
         /* V goes straight into the cache rows of its positions. */
-        if (n == 1 && L->fused_qkv) {
-            nn_matvec(pool, L->attn_q.type, L->attn_q.data, d + 2 * kd, d, c->xb, c->qkv);
-            memcpy(c->q, c->qkv, d * sizeof(float));
-            memcpy(c->kb, c->qkv + d, kd * sizeof(float));
-            memcpy(vc, c->qkv + d + kd, kd * sizeof(float));
+        if (L->fused_qkv) {
+            /* One product for q, k and v (one packing of the batch, one pool wake-up); its rows
+             * [q | k | v] are then split. */
+            size_t w = d + 2 * kd;
+            llm_mul(pool, &L->attn_q, w, d, c->xb, (size_t)n, c->qkv);
+            for (int i = 0; i < n; i++) {
+                const float *r = c->qkv + (size_t)i * w;
+                memcpy(c->q + (size_t)i * d, r, d * sizeof(float));
+                memcpy(c->kb + (size_t)i * kd, r + d, kd * sizeof(float));
+                memcpy(vc + (size_t)i * kd, r + d + kd, kd * sizeof(float));
+            }
         } else {
             llm_mul(pool, &L->attn_q, d, d, c->xb, (size_t)n, c->q);
             llm_mul(pool, &L->attn_k, kd, d, c->xb, (size_t)n, c->kb);
@@ -346,16 +359,18 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
             c->x[i] += c->xb[i];
         for (int i = 0; i < n; i++)
             llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->ffn_norm, d, cf->norm_eps);
-        llm_swiglu_job_t sj = {c->hb, c->hb2, (size_t)n * f};
-        if (n == 1 && L->fused_gate_up) {
-            nn_matvec(pool, L->ffn_gate.type, L->ffn_gate.data, 2 * f, d, c->xb, c->hb);
-            sj.up = c->hb + f; /* hb holds at least 2 F floats */
+        llm_swiglu_job_t sj;
+        if (L->fused_gate_up) {
+            /* Rows [gate | up] of 2 F; the product goes dense into hb2. */
+            llm_mul(pool, &L->ffn_gate, 2 * f, d, c->xb, (size_t)n, c->hb);
+            sj = (llm_swiglu_job_t){c->hb, c->hb + f, c->hb2, (size_t)n, f, 2 * f};
         } else {
             llm_mul(pool, &L->ffn_gate, f, d, c->xb, (size_t)n, c->hb);
             llm_mul(pool, &L->ffn_up, f, d, c->xb, (size_t)n, c->hb2);
+            sj = (llm_swiglu_job_t){c->hb, c->hb2, c->hb2, (size_t)n, f, f};
         }
         llm_run((size_t)n * f < 16384 ? NULL : pool, llm_swiglu_task, &sj);
-        llm_mul(pool, &L->ffn_down, d, f, c->hb, (size_t)n, c->xb);
+        llm_mul(pool, &L->ffn_down, d, f, c->hb2, (size_t)n, c->xb);
         for (size_t i = 0; i < (size_t)n * d; i++)
             c->x[i] += c->xb[i];
     }

@@ -374,6 +374,20 @@ static void check_batch(nn_type_t type, int n_ctx, size_t n, double tol, nn_pool
     double e = rel_err_f(batch, one, (size_t)cfg.n_vocab);
     if (e > tol)
         fail_msg("%s n=%zu: batch vs single relative error %g", nn_type_name(type), n, e);
+    /* The separate products (files whose matrices are not back to back) give the same. */
+    for (int l = 0; l < cfg.n_layers; l++)
+        m->layers[l].fused_qkv = m->layers[l].fused_gate_up = false;
+    float *unfused = eval_logits(m, pool, toks, n);
+    e = rel_err_f(unfused, batch, (size_t)cfg.n_vocab);
+    if (e > tol)
+        fail_msg("%s n=%zu: unfused relative error %g", nn_type_name(type), n, e);
+    llm_ctx_reset(c);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(llm_eval(c, pool, toks + i, 1, i + 1 == n ? unfused : NULL), 0);
+    e = rel_err_f(unfused, batch, (size_t)cfg.n_vocab);
+    if (e > tol)
+        fail_msg("%s n=%zu: unfused single relative error %g", nn_type_name(type), n, e);
+    free(unfused);
     /* A batch split in two calls continues the same cache. */
     llm_ctx_reset(c);
     assert_int_equal(llm_eval(c, pool, toks, n / 2, NULL), 0);
