@@ -202,6 +202,7 @@ char *tg__query_get(const tg_req_t *r, const char *name)
 typedef enum {
     R_HEALTH,
     R_MODELS,
+    R_MODEL,
     R_CHAT,
     R_COMPLETIONS,
     R_FILES,
@@ -234,8 +235,20 @@ static int route_match(const tg_req_t *r, route_t *route, char *id, size_t idcap
     EXACT("/v1/files", post || get, R_FILES, "GET, POST")
     EXACT("/v1/fine_tuning/jobs", post || get, R_JOBS, "GET, POST")
 #undef EXACT
-    static const char files[] = "/v1/files/", jobs[] = "/v1/fine_tuning/jobs/";
+    static const char files[] = "/v1/files/", jobs[] = "/v1/fine_tuning/jobs/",
+                      models[] = "/v1/models/";
     const char *rest = NULL;
+    if (!strncmp(p, models, sizeof models - 1)) {
+        rest = p + sizeof models - 1;
+        if (!*rest || strchr(rest, '/') || strlen(rest) >= idcap)
+            return -ENOENT;
+        snprintf(id, idcap, "%s", rest);
+        *allow = "GET";
+        if (!get)
+            return -EPERM;
+        *route = R_MODEL;
+        return 0;
+    }
     if (!strncmp(p, files, sizeof files - 1)) {
         rest = p + sizeof files - 1;
         if (!*rest || strchr(rest, '/') || strlen(rest) >= idcap)
@@ -291,6 +304,20 @@ static void run_request(void *arg)
     case R_MODELS:
         tg__reply_json(r, 200, tg__models_list(&r->srv->models));
         break;
+    case R_MODEL: {
+        json_t *list = tg__models_list(&r->srv->models), *v;
+        size_t i;
+        json_t *found = NULL;
+        json_array_foreach(json_object_get(list, "data"), i, v)
+            if (!strcmp(json_string_value(json_object_get(v, "id")), id))
+                found = json_incref(v);
+        json_decref(list);
+        if (found)
+            tg__reply_json(r, 200, found);
+        else
+            tg__reply_errorf(r, 404, "model_not_found", "The model '%.128s' does not exist.", id);
+        break;
+    }
     case R_CHAT:
     case R_COMPLETIONS:
         tg__handle_completion(r, route == R_CHAT);

@@ -184,6 +184,10 @@ api GET /v1/models
 check "models: 200" test "$STATUS" = 200
 check "models lists tiny and tiny-q8" test "$(jget 'sorted(m["id"] for m in j["data"])')" = '["tiny", "tiny-q8"]'
 check "models: object list, owned_by persona" test "$(jget 'j["object"]+j["data"][0]["object"]+j["data"][0]["owned_by"]')" = listmodelpersona
+api GET /v1/models/tiny-q8
+check "one model: 200" test "$STATUS:$(jget 'j["id"]+" "+j["object"]')" = "200:tiny-q8 model"
+api GET /v1/models/nope
+check "one unknown model: 404" test "$STATUS:$(jget 'j["error"]["code"]')" = 404:model_not_found
 
 api POST /v1/chat/completions -d '{"model":"tiny","messages":[{"role":"user","content":"Tell me about the keeper."}],"max_tokens":16,"temperature":0}'
 check "chat: 200" test "$STATUS" = 200
