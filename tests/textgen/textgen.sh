@@ -131,6 +131,11 @@ t=$(date +%s.%N)
 check "train: the model file exists" test -s "$MODELS/tiny.gguf"
 check "train: progress lines (not a terminal)" grep -q '^train step=' "$TMP/train.err"
 echo "# $(tail -1 "$TMP/train.err") ($(python3 -c "import time;print(round(time.time()-$t,1))") s)"
+if command -v script >/dev/null; then
+    script -qc "'$TG' train --data '$TMP/corpus.txt' --out '$TMP/tty.gguf' --preset tiny --steps 5 --batch 2 --seq 32 --vocab 280" /dev/null >"$TMP/tty.out" 2>&1 || true
+    check "on a terminal: one line updated with \\r (bar, step, loss, eval, tok/s, ETA)" \
+        python3 -c 'import sys; t=open(sys.argv[1],"rb").read().decode(); l=t.split("\r"); sys.exit(0 if len(l)>=6 and all(k in l[5] for k in ("step 5/5","loss","eval","tok/s","ETA","[")) else 1)' "$TMP/tty.out"
+fi
 # Ctrl-C writes a checkpoint; --resume goes on from it
 ctrlc_run() {
     "$TG" train --data "$TMP/corpus.txt" --out "$TMP/long.gguf" --preset tiny --steps 100000 \
