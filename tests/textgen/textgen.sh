@@ -267,6 +267,28 @@ head -c $((17 << 20)) /dev/zero >"$TMP/big"
 api POST /v1/files --data-binary @"$TMP/big" -H 'Content-Type: application/jsonl'
 check "body over the limit: 413" test "$STATUS" = 413
 
+python3 - "${URL#http://}" <<'EOF2'
+import os, random, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+random.seed(7)
+reqs = [b"GARBAGE\r\n\r\n", b"POST /v1/completions HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"mo",
+        b"POST /v1/completions HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+        b"GET /v1/models HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+        b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n"]
+reqs += [bytes(random.getrandbits(8) for _ in range(random.randint(1, 300))) for _ in range(20)]
+for r in reqs:
+    s = socket.create_connection((host, int(port)), timeout=5)
+    try:
+        s.sendall(r)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(4096)
+    except OSError:
+        pass
+    s.close()
+EOF2
+api GET /health
+check "garbage, truncated and oversized requests: the service still answers" test "$STATUS" = 200
+
 section "files"
 api POST /v1/files -F purpose=fine-tune -F "file=@$TMP/data.jsonl"
 check "multipart upload: 200" test "$STATUS" = 200
