@@ -358,6 +358,11 @@ check "a long job runs" test "$(jget 'j["status"]')" = running
 # inference still answers while training
 api POST /v1/completions -d '{"model":"tiny","prompt":"The keeper","max_tokens":4}'
 check "a completion while training: 200" test "$STATUS" = 200
+api POST /v1/fine_tuning/jobs -d "{\"training_file\":\"$FILE2\",\"model\":\"tiny\",\"hyperparameters\":{\"steps\":7}}"
+JOBQ=$(jget 'j["id"]')
+check "a second job waits its turn" test "$(jget 'j["status"]')" = queued
+api POST "/v1/fine_tuning/jobs/$JOBQ/cancel"
+check "cancelling a queued job: cancelled at once" test "$STATUS:$(jget 'j["status"]+" "+str(j["finished_at"] is not None)')" = "200:cancelled True"
 api POST "/v1/fine_tuning/jobs/$JOB2/cancel"
 check "cancel: 200" test "$STATUS" = 200
 for _ in $(seq 200); do
@@ -369,7 +374,7 @@ check "cancelled mid-training" test "$(jget 'j["status"]+" "+str(0<j["step"]<100
 api POST /v1/fine_tuning/jobs/ftjob-nope/cancel
 check "cancel an unknown job: 404" test "$STATUS" = 404
 api GET /v1/fine_tuning/jobs
-check "job list, newest first" test "$(jget '[x["id"] for x in j["data"]]')" = "[\"$JOB2\", \"$JOBC\", \"$JOB1\"]"
+check "job list, newest first" test "$(jget '[x["id"] for x in j["data"]]')" = "[\"$JOBQ\", \"$JOB2\", \"$JOBC\", \"$JOB1\"]"
 
 section "concurrent streams"
 cat >"$TMP/conc.py" <<'EOF'
@@ -454,7 +459,7 @@ check "after a restart: the succeeded job" test "$(jget 'j["status"]+" "+j["fine
 api GET "/v1/fine_tuning/jobs/$JOB2"
 check "after a restart: the cancelled job" test "$(jget 'j["status"]')" = cancelled
 api GET /v1/fine_tuning/jobs
-check "after a restart: the job list in the same order" test "$(jget '[x["id"] for x in j["data"]][1:]')" = "[\"$JOB2\", \"$JOBC\", \"$JOB1\"]"
+check "after a restart: the job list in the same order" test "$(jget '[x["id"] for x in j["data"]][1:]')" = "[\"$JOBQ\", \"$JOB2\", \"$JOBC\", \"$JOB1\"]"
 check "one log line per request with latency" grep -qE 'event=http.request .*status=200 ms=[0-9.]+ ' "$LOG"
 for _ in $(seq 60); do grep -q 'event=model.unload model=tiny reason=idle' "$LOG" && break; sleep 0.1; done
 check "an unused model is unloaded after --model-idle-s" grep -q 'event=model.unload model=tiny reason=idle' "$LOG"
