@@ -56,8 +56,8 @@ void train__matmul_bwd(nn_pool_t *pool, const float *X, const float *W, const fl
 void train__rope_table(int T, int E, float base, float *cs, float *sn);
 /* In place on x (N x n_heads*E, row r at position r % T): pairs (x[2i], x[2i+1]) of each head
  * rotated by the angle (forward) or by its negative (backward: the transpose of a rotation). */
-void train__rope(float *x, int N, int T, int n_heads, int E, const float *cs, const float *sn,
-                 bool inverse);
+void train__rope(nn_pool_t *pool, float *x, int N, int T, int n_heads, int E, const float *cs,
+                 const float *sn, bool inverse);
 
 /* Causal attention with grouped-query heads, per sequence b < B of T rows:
  *   q: N x H*E, k, v: N x G*E, att: B x H x T x T (softmax probabilities, row t valid for

@@ -254,8 +254,8 @@ double train__model_step(train__model_t *mdl, const int32_t *ids, const int32_t 
         train__matmul_fwd(pool, xn1, w + ly->wq, N, D, D, false, q);
         train__matmul_fwd(pool, xn1, w + ly->wk, N, D, KD, false, k);
         train__matmul_fwd(pool, xn1, w + ly->wv, N, D, KD, false, v);
-        train__rope(q, N, T, H, E, mdl->cs, mdl->sn, false);
-        train__rope(k, N, T, G, E, mdl->cs, mdl->sn, false);
+        train__rope(pool, q, N, T, H, E, mdl->cs, mdl->sn, false);
+        train__rope(pool, k, N, T, G, E, mdl->cs, mdl->sn, false);
         train__attn_fwd(pool, q, k, v, nb, T, H, G, E, att, ao, mdl->attn_scratch);
         memcpy(xmid, x, sizeof(float) * (size_t)N * D);
         train__matmul_fwd(pool, ao, w + ly->wo, N, D, D, true, xmid);
@@ -310,8 +310,8 @@ double train__model_step(train__model_t *mdl, const int32_t *ids, const int32_t 
         train__matmul_bwd(pool, ao, w + ly->wo, dres, N, D, D, mdl->dao, false, gr + ly->wo, false);
         train__attn_bwd(pool, q, k, v, att, mdl->dao, nb, T, H, G, E, mdl->dq, mdl->dk, mdl->dv,
                         mdl->attn_scratch);
-        train__rope(mdl->dq, N, T, H, E, mdl->cs, mdl->sn, true);
-        train__rope(mdl->dk, N, T, G, E, mdl->cs, mdl->sn, true);
+        train__rope(pool, mdl->dq, N, T, H, E, mdl->cs, mdl->sn, true);
+        train__rope(pool, mdl->dk, N, T, G, E, mdl->cs, mdl->sn, true);
         train__matmul_bwd(pool, xn1, w + ly->wq, mdl->dq, N, D, D, dxn, false, gr + ly->wq, false);
         train__matmul_bwd(pool, xn1, w + ly->wk, mdl->dk, N, D, KD, dxn, true, gr + ly->wk, false);
         train__matmul_bwd(pool, xn1, w + ly->wv, mdl->dv, N, D, KD, dxn, true, gr + ly->wv, false);

@@ -215,24 +215,37 @@ void train__rope_table(int T, int E, float base, float *cs, float *sn)
         }
 }
 
-void train__rope(float *x, int N, int T, int n_heads, int E, const float *cs, const float *sn,
-                 bool inverse)
+typedef struct {
+    float *x;
+    const float *cs, *sn;
+    int T, n_heads, E;
+    float sgn;
+} rope_ctx_t;
+
+TRAIN__HOT static void rope_rows(void *vc, size_t r0, size_t r1)
 {
-    int half = E / 2;
-    float sgn = inverse ? -1.0f : 1.0f;
-    for (int r = 0; r < N; r++) {
-        const float *c = cs + (size_t)(r % T) * half;
-        const float *s = sn + (size_t)(r % T) * half;
-        float *row = x + (size_t)r * n_heads * E;
-        for (int h = 0; h < n_heads; h++) {
-            float *p = row + (size_t)h * E;
+    const rope_ctx_t *k = vc;
+    int half = k->E / 2;
+    for (size_t r = r0; r < r1; r++) {
+        const float *restrict c = k->cs + (r % (size_t)k->T) * half;
+        const float *restrict s = k->sn + (r % (size_t)k->T) * half;
+        float *row = k->x + r * k->n_heads * k->E;
+        for (int h = 0; h < k->n_heads; h++) {
+            float *restrict p = row + (size_t)h * k->E;
             for (int i = 0; i < half; i++) {
-                float a = p[2 * i], b = p[2 * i + 1], si = sgn * s[i];
+                float a = p[2 * i], b = p[2 * i + 1], si = k->sgn * s[i];
                 p[2 * i] = a * c[i] - b * si;
                 p[2 * i + 1] = a * si + b * c[i];
             }
         }
     }
+}
+
+void train__rope(nn_pool_t *pool, float *x, int N, int T, int n_heads, int E, const float *cs,
+                 const float *sn, bool inverse)
+{
+    rope_ctx_t k = {x, cs, sn, T, n_heads, E, inverse ? -1.0f : 1.0f};
+    train__parallel(pool, (size_t)N, rope_rows, &k);
 }
 
 /* ==== attention ==== */

@@ -216,7 +216,7 @@ static void rope_fwd(void *vc)
 {
     rope_t *c = vc;
     memcpy(c->y, c->x, sizeof(float) * (size_t)c->N * c->H * c->E);
-    train__rope(c->y, c->N, c->T, c->H, c->E, c->cs, c->sn, false);
+    train__rope(NULL, c->y, c->N, c->T, c->H, c->E, c->cs, c->sn, false);
 }
 
 static void test_rope(void **state)
@@ -239,7 +239,7 @@ static void test_rope(void **state)
     float one[2 * 8] = {0};
     for (int i = 0; i < E / 2; i++)
         one[E + 2 * i] = 1.0f;
-    train__rope(one, 2, 2, 1, E, c.cs, c.sn, false);
+    train__rope(NULL, one, 2, 2, 1, E, c.cs, c.sn, false);
     for (int i = 0; i < E / 2; i++) {
         double th = pow(10000.0, -2.0 * i / E);
         assert_float_equal(one[E + 2 * i], cos(th), 1e-6);
@@ -247,7 +247,7 @@ static void test_rope(void **state)
     }
     float *R = rand_buf((size_t)n, 1), *dx = malloc(sizeof(float) * n);
     memcpy(dx, R, sizeof(float) * n);
-    train__rope(dx, N, T, H, E, c.cs, c.sn, true);
+    train__rope(NULL, dx, N, T, H, E, c.cs, c.sn, true);
     probe_t p = {rope_fwd, &c, c.y, R, (size_t)n};
     check_grad("rope dx", &p, c.x, (size_t)n, dx, 1e-2f);
     free(c.x), free(c.y), free(c.cs), free(c.sn), free(R), free(dx);
