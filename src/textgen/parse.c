@@ -22,11 +22,8 @@ void tg_error_set(tg_error_t *e, int status, const char *code, const char *fmt, 
 
 char *tg_error_json(const tg_error_t *e)
 {
-    const char *type = e->status >= 500 ? "server_error"
-                       : e->status == 401 ? "authentication_error"
-                       : e->status == 404 ? "not_found_error"
-                       : e->status == 429 || e->status == 503 ? "rate_limit_error"
-                                                              : "invalid_request_error";
+    /* OpenAI's types: every client error is an invalid request (the code says which). */
+    const char *type = e->status >= 500 ? "server_error" : "invalid_request_error";
     json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", e->message, "type", type,
                           "param", "code", e->code);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;

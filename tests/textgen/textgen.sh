@@ -180,7 +180,7 @@ api GET /health
 check "health: 200 ok" test "$STATUS:$(jget 'j["status"]')" = "200:ok"
 STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' "$URL/v1/models")
 check "no API key: 401" test "$STATUS" = 401
-check "401 in OpenAI's error shape" test "$(jget 'j["error"]["code"]')" = invalid_api_key
+check "401 in OpenAI's error shape" test "$(jget 'j["error"]["code"]+" "+j["error"]["type"]+" "+str(j["error"]["param"])')" = "invalid_api_key invalid_request_error None"
 STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer ${KEY}x" "$URL/v1/models")
 check "wrong API key: 401" test "$STATUS" = 401
 STATUS=$(curl -s -o "$TMP/body" -w '%{http_code}' -H 'Expect:' --data-binary @"$MODELS/tiny.gguf" "$URL/v1/files")
