@@ -533,17 +533,24 @@ static int cmd_quantize(int argc, char **argv)
 
 static void usage_tokenize(FILE *f)
 {
-    fprintf(f, "usage: persona-textgen tokenize --model M.gguf [--special] TEXT\n\n"
-               "Prints one line per token: its id, a tab, and its bytes as a JSON string.\n"
+    fprintf(f, "usage: persona-textgen tokenize (--model M.gguf | --train-vocab N --data FILE)\n"
+               "                                [--special] TEXT\n\n"
+               "Prints one line per token: its id, a tab, and its bytes as a JSON string (bytes\n"
+               "of a token that holds part of a UTF-8 character are written \\xNN).\n"
+               "--model uses the model's tokenizer; --train-vocab trains a byte-level BPE of N\n"
+               "tokens on FILE (.jsonl or text, as `train` reads it) and uses that.\n"
                "With --special, control-token text (e.g. <|im_start|>) becomes those tokens.\n");
 }
 
 static int cmd_tokenize(int argc, char **argv)
 {
-    const char *model_path = NULL;
+    const char *model_path = NULL, *data = NULL;
+    int vocab = 0;
     bool special = false;
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},
+        {"train-vocab", required_argument, 0, 'v'},
+        {"data", required_argument, 0, 'd'},
         {"special", no_argument, 0, 's'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -552,40 +559,70 @@ static int cmd_tokenize(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model_path = optarg; break;
+        case 'd': data = optarg; break;
+        case 'v':
+            if (opt_int("--train-vocab", optarg, 259, 65536, &vocab) < 0)
+                return 2;
+            break;
         case 's': special = true; break;
         case 'h': usage_tokenize(stdout); return 0;
         default: usage_tokenize(stderr); return 2;
         }
     }
-    if (!model_path || optind != argc - 1) {
+    if (!model_path == !vocab || !vocab != !data || optind != argc - 1) {
         usage_tokenize(stderr);
         return 2;
     }
     const char *text = argv[optind];
     llm_model_t *m = NULL;
+    tok_t *trained = NULL;
     int32_t *ids = NULL;
-    size_t n = 0;
+    char *bytes = NULL;
+    tg_texts_t texts = {0};
+    size_t n = 0, len = 0;
     char err[256] = "";
     int status = 1;
-    if (llm_load(model_path, &m, err, sizeof err) < 0) {
-        fprintf(stderr, "persona-textgen tokenize: %s: %s\n", model_path, err);
-        goto out;
+    const tok_t *t;
+    if (model_path) {
+        if (llm_load(model_path, &m, err, sizeof err) < 0) {
+            fprintf(stderr, "persona-textgen tokenize: %s: %s\n", model_path, err);
+            goto out;
+        }
+        t = llm_model_tok(m);
+    } else {
+        int rc = core_read_file(data, (size_t)1 << 31, &bytes, &len);
+        if (rc < 0) {
+            fprintf(stderr, "persona-textgen tokenize: %s: %s\n", data, core_strerror(rc));
+            goto out;
+        }
+        rc = ends_with(data, ".jsonl") || ends_with(data, ".ndjson")
+                 ? tg_jsonl_parse(bytes, len, 10000000, &texts, err, sizeof err)
+                 : tg_text_split(bytes, len, &texts, err, sizeof err);
+        if (rc < 0 || tok_train((const char *const *)texts.texts, texts.lens, texts.n, vocab,
+                                &trained, err, sizeof err) < 0) {
+            fprintf(stderr, "persona-textgen tokenize: %s: %s\n", data, err);
+            goto out;
+        }
+        t = trained;
     }
-    const tok_t *t = llm_model_tok(m);
     if (tok_encode(t, text, strlen(text), special, &ids, &n) < 0) {
         fprintf(stderr, "persona-textgen tokenize: out of memory\n");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        const char *piece = tok_piece(t, ids[i], &len);
+        size_t plen = 0;
+        const char *piece = tok_piece(t, ids[i], &plen);
+        /* a byte-level token may hold part of a character: such bytes are shown as \xNN */
+        bool utf8 = core_utf8_valid(piece, plen);
         printf("%d\t\"", ids[i]);
-        for (size_t k = 0; k < len; k++) {
+        for (size_t k = 0; k < plen; k++) {
             unsigned char ch = (unsigned char)piece[k];
             if (ch == '"' || ch == '\\')
                 printf("\\%c", ch);
             else if (ch < 0x20 || ch == 0x7f)
                 printf("\\u%04x", ch);
+            else if (ch >= 0x80 && !utf8)
+                printf("\\x%02x", ch);
             else
                 putchar(ch);
         }
@@ -594,6 +631,9 @@ static int cmd_tokenize(int argc, char **argv)
     status = 0;
 out:
     free(ids);
+    free(bytes);
+    tg_texts_destroy(&texts);
+    tok_free(&trained);
     llm_free(&m);
     return status;
 }

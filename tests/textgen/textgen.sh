@@ -166,6 +166,10 @@ check "generate: greedy is deterministic" cmp -s "$TMP/gen1" "$TMP/gen2"
 echo "# generated: $(head -c 120 "$TMP/gen1" | tr '\n' ' ')"
 "$TG" tokenize --model "$MODELS/tiny.gguf" "The keeper" >"$TMP/tok"
 check "tokenize: id<TAB>\"piece\" lines" grep -qP '^\d+\t".*"$' "$TMP/tok"
+"$TG" tokenize --train-vocab 280 --data "$TMP/corpus.txt" "The keeper keeps" >"$TMP/tok2"
+check "tokenize --train-vocab: fewer tokens than bytes, pieces spell the text" python3 -c 'import json,sys
+p=[json.loads(l.split("\t",1)[1]) for l in open(sys.argv[1])]
+sys.exit(0 if "".join(p)=="The keeper keeps" and len(p)<16 else 1)' "$TMP/tok2"
 "$TG" quantize "$MODELS/tiny.gguf" "$MODELS/tiny-q8.gguf" q8_0
 check "quantize q8_0: a smaller file" test "$(stat -c %s "$MODELS/tiny-q8.gguf")" -lt "$(stat -c %s "$MODELS/tiny.gguf")"
 set +e
