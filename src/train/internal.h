@@ -30,6 +30,8 @@ void train__parallel(nn_pool_t *pool, size_t n, train__range_fn fn, void *ctx);
 /* ==== op kernels ==== */
 /* The kernels' exp (vectorizable, relative error ~1e-7), exposed for its test. */
 float train__exp(float x);
+/* AdamW's sqrt (x >= 0; vectorizable, relative error ~1e-7), exposed for its test. */
+float train__sqrt(float x);
 
 /* x[i] = E[ids[i]] for i < N; E is V x D. */
 void train__embed_fwd(const float *E, const int32_t *ids, int N, int D, float *x);

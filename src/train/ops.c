@@ -50,6 +50,28 @@ float train__exp(float x)
     return fexp(x);
 }
 
+/* sqrt for the AdamW loop, x >= 0: libm's sqrtf keeps an errno branch that stops the loop from
+ * vectorizing (the build has no -fno-math-errno), so 1/sqrt by the bit-trick estimate and three
+ * Newton steps (error at float rounding), times x. Exact 0 for x = 0. */
+static inline float adam_sqrt(float x)
+{
+    int32_t i;
+    memcpy(&i, &x, sizeof i);
+    i = 0x5f3759df - (i >> 1);
+    float y;
+    memcpy(&y, &i, sizeof y);
+    float h = 0.5f * x;
+    y = y * (1.5f - h * y * y);
+    y = y * (1.5f - h * y * y);
+    y = y * (1.5f - h * y * y);
+    return x * y;
+}
+
+float train__sqrt(float x)
+{
+    return adam_sqrt(x);
+}
+
 /* ==== parallel for ==== */
 
 typedef struct {
@@ -504,12 +526,16 @@ TRAIN__HOT static void adam_range(void *vc, size_t i0, size_t i1)
     const adam_ctx_t *c = vc;
     float *restrict p = c->p, *restrict m = c->m, *restrict v = c->v;
     const float *restrict g = c->g;
+    /* locals, so the stores through p, m, v cannot be thought to change them */
+    const float gs = c->gs, b1 = c->b1, b2 = c->b2, c1 = c->c1, c2 = c->c2, lr = c->lr,
+                eps = c->eps, wd = c->wd;
     for (size_t i = i0; i < i1; i++) {
-        float gi = g[i] * c->gs;
-        m[i] = c->b1 * m[i] + (1.0f - c->b1) * gi;
-        v[i] = c->b2 * v[i] + (1.0f - c->b2) * gi * gi;
-        float mh = m[i] * c->c1, vh = v[i] * c->c2;
-        p[i] -= c->lr * (mh / (sqrtf(vh) + c->eps) + c->wd * p[i]);
+        float gi = g[i] * gs;
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr * (mi * c1 / (adam_sqrt(vi * c2) + eps) + wd * p[i]);
     }
 }
 

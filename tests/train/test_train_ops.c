@@ -436,6 +436,16 @@ static void test_exp(void **state)
     assert_true(train__exp(-1000.0f) < 1e-37f && train__exp(-1000.0f) >= 0);
     assert_true(isfinite(train__exp(1000.0f)));
     assert_float_equal(train__exp(0), 1.0f, 0);
+    /* and AdamW's sqrt, over the range second moments take */
+    worst = 0;
+    for (double x = 1e-30; x < 1e10; x *= 1.0137) {
+        double want = sqrt((double)(float)x), got = train__sqrt((float)x);
+        double rel = fabs(got - want) / want;
+        worst = rel > worst ? rel : worst;
+    }
+    print_message("sqrt: worst relative error %.3g\n", worst);
+    assert_true(worst < 5e-7);
+    assert_true(train__sqrt(0) == 0);
 }
 
 /* ==== the whole model ==== */
