@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 struct oai_client {
     char *base;     /* ".../v1" without a trailing slash */
@@ -376,6 +377,10 @@ int oai_file_upload(oai_client_t *c, const char *filename, const void *data, siz
     id_out[0] = '\0';
     if (!c || !filename || (!path && !data && len))
         return -EINVAL;
+    /* A local file that cannot be read is our failure, not the service's (curl would report it
+     * as a failed transfer, which reads as "unavailable, retry"). */
+    if (path && access(path, R_OK) != 0)
+        return -errno;
     CURL *h = curl_easy_init(); /* curl_mime_init needs a handle; the request makes its own */
     if (!h)
         return -ENOMEM;

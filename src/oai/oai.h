@@ -99,7 +99,8 @@ int oai_chat_stream(oai_client_t *c, const char *model, const oai_message_t *mes
 
 /* ==== files, fine-tuning, models ==== */
 /* Uploads a JSONL training file (multipart/form-data, purpose=fine-tune) named filename: from
- * memory (data, len) when path is NULL, else from the file at path. Fills id_out ("file-..."). */
+ * memory (data, len) when path is NULL, else from the file at path (-errno when it cannot be
+ * read). Fills id_out ("file-..."). */
 int oai_file_upload(oai_client_t *c, const char *filename, const void *data, size_t len,
                     const char *path, char id_out[64], oai_error_t *err);
 

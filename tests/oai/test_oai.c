@@ -545,6 +545,28 @@ static void test_client_files_and_jobs(void **state)
     assert_non_null(strstr(p.request, "multipart/form-data"));
     oai_client_free(&c);
 
+    /* from a file */
+    const char *tmp = getenv("PERSONA_TEST_TMP");
+    char *dir = xstrdup(tmp && *tmp ? tmp : "/tmp/persona-test-oai");
+    assert_int_equal(core_mkdirs(dir), 0);
+    char *path = xasprintf("%s/train.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"text\":\"from a file on disk\"}\n", f);
+    fclose(f);
+    peer_start(&p, file_answer);
+    c = client_for(p.port, NULL);
+    assert_int_equal(oai_file_upload(c, "t.jsonl", NULL, 0, path, id, &err), 0);
+    peer_stop(&p);
+    assert_non_null(strstr(p.request, "from a file on disk"));
+    assert_non_null(strstr(p.request, "filename=\"t.jsonl\""));
+    char *missing = xasprintf("%s/no-such.jsonl", dir);
+    assert_int_equal(oai_file_upload(c, "t.jsonl", NULL, 0, missing, id, &err), -ENOENT);
+    free(missing);
+    oai_client_free(&c);
+    free(path);
+    free(dir);
+
     static const char job_answer[] =
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
         "{\"id\":\"ftjob-9\",\"object\":\"fine_tuning.job\",\"status\":\"queued\",\"model\":"
