@@ -5,7 +5,8 @@
 # answer.delta events whose text adds up to answer.done, the question records the model; another
 # account sees none of it; with no service, POST /v1/persona/train is 409; a question asked while
 # the service is down is answered by the model once it is back (retry with backoff); with the
-# service gone for good, after textgen_fallback_s the answer quotes the corpus with a note.
+# service gone for good, after textgen_fallback_s the answer quotes the corpus with a note; a
+# service with an API key answers with the right key and refuses a wrong one (quote + note).
 source "$(dirname "$0")/lib.sh"
 : "${WS_CLIENT:?}" "${PERSONA:?}" "${PERSONA_TEXTGEN:?}"
 
@@ -22,10 +23,13 @@ stop_textgen() {
 }
 trap 'stop_textgen; stop_personad' EXIT
 
-# start_textgen PORT — a persona-textgen over $TMP/models on PORT; waits for its listening line.
+# start_textgen PORT [FLAGS...] — a persona-textgen over $TMP/models on PORT; waits for its
+# listening line.
 start_textgen() {
+    local port=$1
+    shift
     : >"$TMP/tg.out"
-    "$PERSONA_TEXTGEN" serve --models "$TMP/models" --port "$1" >"$TMP/tg.out" \
+    "$PERSONA_TEXTGEN" serve --models "$TMP/models" --port "$port" "$@" >"$TMP/tg.out" \
         2>>"$TMP/textgen.log" &
     TG_PID=$!
     for _ in $(seq 300); do
@@ -206,6 +210,25 @@ check "personad logged the deferral" grep -q "event=question.defer question=$Q2"
 stop_textgen
 kill "$WSA" "$WSB" 2>/dev/null || true
 wait "$WSA" "$WSB" 2>/dev/null || true
+
+echo "# a service with an API key"
+start_textgen "$TG_PORT" --api-key tg-secret-1
+stop_personad
+start_personad "$TMP/data" --textgen "$TG_URL" --textgen-api-key tg-secret-1
+ask "$A" "Tell me about the pier"
+check "with the right key: answered by the model" \
+    test "$(wait_answer "$A" "$QID" 30)" = answered -a "$(jget 'j["model"]')" = "$MODEL"
+stop_personad
+start_personad "$TMP/data" --textgen "$TG_URL" --textgen-api-key wrong-key
+ask "$A" "Tell me about the pier"
+check "with a wrong key (401): answered at once by quoting" \
+    test "$(wait_answer "$A" "$QID" 10)" = answered -a -z "$(jget 'j["model"]')"
+check "... with the note for a refusal" \
+    grep -qF '(The text generation service could not answer; this answer quotes your own words.)' \
+    <(jget 'j["answer"]')
+check "... and personad logged the 401" grep -q "event=question.textgen_failed question=$QID .*status=401" "$PD_LOG"
+check "the key is never logged" bash -c "! grep -q 'tg-secret-1\|wrong-key' $TMP/personad.*.log"
+stop_textgen
 
 echo "# the service gone: after textgen_fallback_s the answer quotes the corpus, with a note"
 stop_personad
