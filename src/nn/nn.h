@@ -15,13 +15,17 @@
  * Matrices are row-major. A weight matrix W of `rows` x `cols` stores each row as
  * nn_row_bytes(type, cols) contiguous bytes (this is GGUF's layout with ne[0] = cols).
  *
- * Kernels: products are dispatched at nn_init() to AVX-512, AVX2+FMA or scalar code by what the
- * CPU has (PERSONA_NN_ISA=scalar|avx2|avx512 forces one, for tests). nn_sgemm uses OpenBLAS with
- * a kernel set chosen reliably for this CPU and checked against a reference at init.
+ * Kernels: products are dispatched at nn_init() to AVX-512 (with VNNI when present), AVX2+FMA or
+ * scalar code by what the CPU has (PERSONA_NN_ISA=scalar|avx2|avx512 forces one, for tests;
+ * PERSONA_NN_VNNI=0 turns VNNI off, which changes speed only). nn_sgemm uses OpenBLAS with a
+ * kernel set chosen reliably for this CPU and checked against a reference at init
+ * (PERSONA_NN_BLAS=off: the own kernels). nn_init sets OPENBLAS_CORETYPE/OPENBLAS_NUM_THREADS
+ * when unset, so call it early in main, before other threads use the environment.
+ * docs/kernels.md has the details and measured figures.
  *
  * Threads: functions taking an nn_pool_t split their rows over the pool's threads; a NULL pool
  * means "the calling thread only". Results never depend on the thread count except where noted
- * (nn_sgemm: fixed for a given thread count). */
+ * (nn_sgemm: fixed for a given thread count). They do depend on the ISA. */
 #ifndef PERSONA_NN_H
 #define PERSONA_NN_H
 
@@ -86,7 +90,9 @@ void nn_pool_run(nn_pool_t *pool, nn_task_fn fn, void *ctx);
 void nn_matvec(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size_t cols,
                const float *x, float *y);
 /* Y[i][r] = W[r] . X[i] for i < n: a batch of n input rows (prompt processing). X is n x cols,
- * Y is n x rows, both dense row-major. Uses GEMM when n is large enough to pay off. */
+ * Y is n x rows, both dense row-major. Quantized W on AVX-512: integer kernels up to a batch size
+ * that depends on the type and cols, giving exactly nn_matvec's bits row by row; F32 GEMM on
+ * dequantized tiles above that (and for F32/F16 W from 4 rows). */
 void nn_matmul(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size_t cols,
                const float *X, size_t n, float *Y);
 

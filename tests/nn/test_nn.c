@@ -637,6 +637,57 @@ static void test_sgemm(void **state)
     nn_pool_free(&pool3);
 }
 
+/* Single-threaded GEMMs called at the same time from several threads (what nn_matmul and the
+ * training engine's attention do): each must give the bits it gives alone. */
+typedef struct {
+    int M, N, K;
+    const float *A, *B;
+    float *C[4];
+    int reps;
+} conc_ctx;
+
+static void conc_task(void *arg, int ti, int nt)
+{
+    (void)nt;
+    conc_ctx *c = arg;
+    for (int r = 0; r < c->reps; r++)
+        nn_sgemm(NULL, r & 1, false, c->M, c->N, c->K, 1.0f, c->A, r & 1 ? c->M : c->K, c->B,
+                 c->N, 0.0f, c->C[ti] + (size_t)(r & 1) * c->M * c->N, c->N);
+}
+
+static void test_sgemm_concurrent(void **state)
+{
+    (void)state;
+    enum { M = 96, N = 80, K = 112 };
+    float *A = malloc(M * K * 4), *B = malloc(K * N * 4), *ref = malloc(2 * M * N * 4);
+    conc_ctx c = {M, N, K, A, B, {NULL}, SANITIZED ? 10 : 100};
+    assert_true(A && B && ref);
+    fill_rand(A, M * K, 1.0f);
+    fill_rand(B, K * N, 1.0f);
+    for (int t = 0; t < 4; t++) {
+        c.C[t] = calloc(2 * M * N, 4);
+        assert_non_null(c.C[t]);
+    }
+    for (int own = 0; own < 2; own++) {
+        nn__sgemm_force_own(own);
+        /* alone: A as M x K, and A's bytes read as a K x M matrix, transposed */
+        nn_sgemm(NULL, false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, ref, N);
+        nn_sgemm(NULL, true, false, M, N, K, 1.0f, A, M, B, N, 0.0f, ref + M * N, N);
+        nn_pool_t *pool = NULL;
+        assert_int_equal(nn_pool_create(4, &pool), 0);
+        nn_pool_run(pool, conc_task, &c);
+        nn_pool_free(&pool);
+        for (int t = 0; t < 4; t++)
+            assert_memory_equal(c.C[t], ref, 2 * M * N * 4);
+    }
+    nn__sgemm_force_own(false);
+    for (int t = 0; t < 4; t++)
+        free(c.C[t]);
+    free(A);
+    free(B);
+    free(ref);
+}
+
 /* ==================================================================================== */
 /* pool                                                                                  */
 /* ==================================================================================== */
@@ -695,11 +746,16 @@ static void test_pool(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_types),  cmocka_unit_test(test_f16),
-        cmocka_unit_test(test_quantize_bounds), cmocka_unit_test(test_dot_axpy),
-        cmocka_unit_test(test_matvec), cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_quantize_bounds),
+        cmocka_unit_test(test_dot_axpy),
+        cmocka_unit_test(test_matvec),
+        cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_vnni_same_bits),
-        cmocka_unit_test(test_sgemm),  cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_sgemm),
+        cmocka_unit_test(test_sgemm_concurrent),
+        cmocka_unit_test(test_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
