@@ -1,9 +1,12 @@
 /* test_nn: unit tests of src/nn — type table, f16 conversion of every bit pattern against the
- * compiler's _Float16 (and F16C where present), quantize->dequantize error bounds, every product
- * kernel in every ISA this CPU has (switched in-process) against a double-precision reference with
- * odd sizes, sgemm with all transposes, alpha/beta and padded strides through OpenBLAS and the own
- * kernels, the thread pool with 1..4 threads, and bit-identical results across runs and thread
- * counts. Work is scaled down under the sanitizers. */
+ * compiler's _Float16 (and F16C where present), quantize->dequantize error bounds and the Q8_0
+ * quantizer's exact rounding in every ISA, every product kernel in every ISA this CPU has
+ * (switched in-process; AVX-512 with and without VNNI) against a double-precision reference with
+ * odd sizes, both paths of nn_matmul (integer kernels and dequantize + GEMM) and their agreement
+ * with nn_matvec, sgemm with all transposes, alpha/beta and padded strides through OpenBLAS and
+ * the own kernels, single-threaded GEMMs run concurrently, the thread pool with 1..4 threads,
+ * and bit-identical results across runs and thread counts. Work is scaled down under the
+ * sanitizers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
