@@ -384,10 +384,10 @@ void nn_matvec(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size
 /* matmul                                                                                */
 /* ==================================================================================== */
 
-/* For a batch, W is turned into F32 one tile of rows at a time (in a per-thread buffer that stays
- * in L2) and multiplied by all of X with a single-threaded GEMM; threads take whole tiles, so the
- * result does not depend on the thread count. A batch of a few rows goes row by row instead,
- * through the matvec kernels. */
+/* The GEMM path: W is turned into F32 one tile of rows at a time (in a per-thread buffer of at
+ * most about 4 MiB) and multiplied by all of X with a single-threaded GEMM; threads take whole
+ * tiles, so the result does not depend on the thread count. Without an integer path, a batch of
+ * a few rows goes row by row instead, through the matvec kernels. */
 #define NN_MATMUL_MIN_ROWS 4
 
 typedef struct {
