@@ -66,6 +66,8 @@ void train__rope(nn_pool_t *pool, float *x, int N, int T, int n_heads, int E, co
  *   s <= t), out: N x H*E. Head h uses kv head h / (H/G). scratch: train__attn_scratch floats
  *   per pool thread. */
 size_t train__attn_scratch(int T, int E);
+/* Row/key block of the causal products (default 64; tests set small values to cover blocking). */
+extern int train__attn_block;
 void train__attn_fwd(nn_pool_t *pool, const float *q, const float *k, const float *v, int B, int T,
                      int H, int G, int E, float *att, float *out, float *scratch);
 /* dq, dk, dv are overwritten. */

@@ -306,9 +306,13 @@ static void check_attention(int B, int T, int H, int G, int E, int threads)
 static void test_attention(void **state)
 {
     (void)state;
-    check_attention(2, 5, 4, 2, 4, 1); /* grouped: 2 query heads per kv head */
-    check_attention(3, 4, 2, 2, 6, 2); /* plain multi-head, threaded */
-    check_attention(1, 6, 3, 1, 4, 2); /* multi-query */
+    for (int bs = 64; bs >= 2; bs -= 62) { /* one block; then blocks of 2 rows, the last short */
+        train__attn_block = bs;
+        check_attention(2, 5, 4, 2, 4, 1); /* grouped: 2 query heads per kv head */
+        check_attention(3, 4, 2, 2, 6, 2); /* plain multi-head, threaded */
+        check_attention(1, 7, 3, 1, 4, 2); /* multi-query */
+    }
+    train__attn_block = 64;
 }
 
 /* ==== SwiGLU ==== */
@@ -450,8 +454,9 @@ static void test_exp(void **state)
 
 /* ==== the whole model ==== */
 
-static void check_model(bool tied, int threads)
+static void check_model(bool tied, int threads, int attn_block)
 {
+    train__attn_block = attn_block;
     nn_pool_t *pool = NULL;
     assert_int_equal(nn_pool_create(threads, &pool), 0);
     llm_config_t c = {.n_vocab = 50,
@@ -530,13 +535,13 @@ static void check_model(bool tied, int threads)
 static void test_model_untied(void **state)
 {
     (void)state;
-    check_model(false, 1);
+    check_model(false, 1, 64);
 }
 
 static void test_model_tied(void **state)
 {
     (void)state;
-    check_model(true, 2);
+    check_model(true, 2, 4); /* attention in blocks of 4 rows */
 }
 
 int main(void)
