@@ -552,15 +552,15 @@ void nn_matmul(nn_pool_t *pool, nn_type_t type, const void *W, size_t rows, size
             nn_matvec(pool, type, W, rows, cols, X + i * cols, Y + i * rows);
         return;
     }
-    /* Tiles: about a quarter of the rows each, so two threads share the work evenly, but at
-     * least 64 rows and at most about 4 MiB of F32 (fewer, larger GEMM calls are faster since
-     * each call packs X again, but a dequantized tile must stay near L2). A function of the
+    /* Tiles: a multiple of 4 tiles of equal size (rounded to 8 rows), so 2 or 4 threads share
+     * the work evenly, each at most about 4 MiB of F32 (fewer, larger GEMM calls are faster since
+     * each call packs X again, but a dequantized tile should stay near L2). A function of the
      * shape only, never of the thread count. */
     size_t cap = (4u << 20) / sizeof(float) / (cols ? cols : 1);
-    size_t tile = (rows + 3) / 4;
-    tile = tile > cap ? cap : tile;
-    tile = (tile + 15) / 16 * 16;
-    tile = tile < 64 ? 64 : tile;
+    cap = cap < 64 ? 64 : cap;
+    size_t ntiles = 4 * ((rows + 4 * cap - 1) / (4 * cap));
+    size_t tile = (rows + ntiles - 1) / ntiles;
+    tile = tile < 8 ? 8 : (tile + 7) / 8 * 8;
     matmul_ctx c = {type, W, rows, cols, nn_row_bytes(type, cols), tile, X, n, Y, nn__k};
     if (!pool || nn_pool_threads(pool) == 1)
         matmul_task(&c, 0, 1);
