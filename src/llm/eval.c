@@ -6,8 +6,9 @@
  * bounded; all of it is allocated once in llm_ctx_new (nothing is allocated per token).
  *
  * KV cache: F32. Values per layer [T][KD] (row p holds position p). Keys per layer transposed,
- * [K][S][T], so that the scores of one query against all positions are S contiguous multiply-adds
- * over T (vectorized without any horizontal sum); keys are stored after rotation.
+ * [K][S][T] (rows padded, see kt), so that the scores of one query against all positions are S
+ * contiguous multiply-adds over T (vectorized without any horizontal sum); keys are stored after
+ * rotation.
  *
  * Invariants: 0 <= pos <= n_ctx; rows [0, pos) of every layer's cache are valid. An llm_ctx_t
  * is used by one thread at a time (the pool's threads work inside one llm_eval call). */
@@ -22,6 +23,8 @@
 struct llm_ctx {
     const llm_model_t *m;
     int n_ctx; /* T */
+    size_t kt; /* floats from one row of the transposed keys to the next: T rounded up to 16,
+                * plus 16, so that rows 4 KiB apart do not all fall in the same L1 sets */
     int pos;
     int n_ub; /* rows of batch scratch */
     float *k_cache;           /* [L][K][S][T] */
@@ -53,9 +56,11 @@ int llm_ctx_new(const llm_model_t *m, int n_ctx, llm_ctx_t **out)
     x->m = m;
     x->n_ctx = n_ctx;
     x->n_ub = n_ctx < LLM_UBATCH ? n_ctx : LLM_UBATCH;
+    x->kt = ((size_t)n_ctx + 15) / 16 * 16 + 16;
     size_t ub = (size_t)x->n_ub, cache = (size_t)c->n_layers * (size_t)n_ctx * kd;
-    /* The cache and batch scratch are sized by the model and context: errors, not aborts. */
-    x->k_cache = calloc(cache + 64, sizeof(float));
+    /* The cache and batch scratch are sized by the model and context: errors, not aborts. The
+     * key cache has 64 floats more at its end: score blocks of 64 may read past the last row. */
+    x->k_cache = calloc((size_t)c->n_layers * kd * x->kt + 64, sizeof(float));
     x->v_cache = malloc(cache * sizeof(float));
     x->x = malloc(ub * d * sizeof(float));
     x->xb = malloc(ub * d * sizeof(float));
@@ -194,8 +199,8 @@ LLM_HOT static void llm_attn_task(void *arg, int ti, int nt)
     const size_t s = (size_t)(cf->dim / cf->n_heads), d = (size_t)cf->dim;
     const size_t kd = s * (size_t)cf->n_kv_heads;
     const int group = cf->n_heads / cf->n_kv_heads;
-    const size_t T = (size_t)c->n_ctx;
-    const float *kc = c->k_cache + (size_t)j->layer * T * kd;
+    const size_t T = (size_t)c->n_ctx, KT = c->kt;
+    const float *kc = c->k_cache + (size_t)j->layer * KT * kd;
     const float *vc = c->v_cache + (size_t)j->layer * T * kd;
     const float scale = 1.0f / sqrtf((float)s);
     float *sc = c->scores + (size_t)ti * T;
@@ -205,14 +210,14 @@ LLM_HOT static void llm_attn_task(void *arg, int ti, int nt)
         size_t np = (size_t)(j->pos0 + i) + 1;
         const float *q = c->q + (size_t)i * d + (size_t)h * s;
         float *o = c->xb2 + (size_t)i * d + (size_t)h * s;
-        const float *kt = kc + (size_t)(h / group) * s * T, *vh = vc + (size_t)(h / group) * s;
+        const float *kt = kc + (size_t)(h / group) * s * KT, *vh = vc + (size_t)(h / group) * s;
         /* Blocks of 64 positions stay in registers over the whole head dimension. The last block
          * may read past np (stale or zero cache entries, and the cache has 64 floats of padding
          * at its end); those lanes are never stored. */
         for (size_t t0 = 0; t0 < np; t0 += 64) {
             float acc[64] = {0};
             for (size_t e = 0; e < s; e++) {
-                const float qe = q[e] * scale, *kr = kt + e * T + t0;
+                const float qe = q[e] * scale, *kr = kt + e * KT + t0;
                 for (int l = 0; l < 64; l++)
                     acc[l] += qe * kr[l];
             }
@@ -319,8 +324,8 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
     }
     for (int l = 0; l < cf->n_layers; l++) {
         const llm__layer_t *L = &m->layers[l];
-        size_t T = (size_t)c->n_ctx;
-        float *kc = c->k_cache + (size_t)l * T * kd;
+        size_t KT = c->kt;
+        float *kc = c->k_cache + (size_t)l * KT * kd;
         float *vc = c->v_cache + ((size_t)l * (size_t)c->n_ctx + (size_t)c->pos) * kd;
         for (int i = 0; i < n; i++)
             llm_rmsnorm(c->xb + (size_t)i * d, c->x + (size_t)i * d, L->attn_norm, d, cf->norm_eps);
@@ -349,7 +354,7 @@ static void llm_forward(llm_ctx_t *c, nn_pool_t *pool, const int32_t *tokens, in
         /* Transposed into the cache: contiguous writes, reads from the small kb. */
         for (size_t e = 0; e < kd; e++)
             for (int i = 0; i < n; i++)
-                kc[e * T + (size_t)(c->pos + i)] = c->kb[(size_t)i * kd + e];
+                kc[e * KT + (size_t)(c->pos + i)] = c->kb[(size_t)i * kd + e];
         /* Waking the pool costs more than a short attention (one token early in the context). */
         llm_attn_job_t aj = {c, l, n, c->pos};
         double work = (double)n * cf->n_heads * (double)(c->pos + n) * (double)s;
