@@ -276,6 +276,16 @@ static void test_cancel_resume(void **state)
     assert_true(same_file(full, part));
     assert_false(exists(ckpt));
 
+    /* a checkpoint resumes under another thread count too (a valid run, not bit-identical) */
+    cc.cancel_at = 5;
+    assert_int_equal(run(&p, part, cancel_cb, &cc, &res, err, sizeof err), 1);
+    p.n_threads = 1;
+    w = (watch_t){.last_step = 5};
+    assert_int_equal(run(&p, part, watch, &w, &res, err, sizeof err), 0);
+    assert_int_equal(w.calls, 9);
+    assert_true(exists(part) && !exists(ckpt));
+    p.n_threads = 2;
+
     /* a damaged checkpoint is an error with a reason, not a crash */
     cc.cancel_at = 3;
     assert_int_equal(run(&p, part, cancel_cb, &cc, &res, err, sizeof err), 1);
