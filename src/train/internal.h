@@ -92,11 +92,8 @@ void train__adamw(nn_pool_t *pool, float *p, const float *g, float gscale, float
                   size_t n, float lr, float beta1, float beta2, float eps, float wd, int step);
 /* Sum of squares of n values in double, in a fixed order. */
 double train__sumsq(nn_pool_t *pool, const float *x, size_t n);
-void train__scale(nn_pool_t *pool, float *x, size_t n, float s);
 
 /* ==== model state ==== */
-enum { TRAIN__MAX_TENSORS = 4 + 9 * 512 };
-
 typedef struct {
     char name[64];
     size_t rows, cols; /* cols = GGUF ne[0]; norms are 1 x D */

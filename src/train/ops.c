@@ -545,9 +545,9 @@ double train__xent(nn_pool_t *pool, float *logits, const int32_t *targets, int N
 /* ==== AdamW, norms ==== */
 
 typedef struct {
-    float *p, *m, *v, *x;
+    float *p, *m, *v;
     const float *g;
-    float lr, b1, b2, eps, wd, c1, c2, s, gs;
+    float lr, b1, b2, eps, wd, c1, c2, gs;
     double *partial;
     size_t chunk;
 } adam_ctx_t;
@@ -624,18 +624,4 @@ double train__sumsq(nn_pool_t *pool, const float *x, size_t n)
     for (size_t i = nk * chunk; i < n; i++)
         s += (double)x[i] * x[i];
     return s;
-}
-
-TRAIN__HOT static void scale_range(void *vc, size_t i0, size_t i1)
-{
-    const adam_ctx_t *c = vc;
-    float *restrict x = c->x;
-    for (size_t i = i0; i < i1; i++)
-        x[i] *= c->s;
-}
-
-void train__scale(nn_pool_t *pool, float *x, size_t n, float s)
-{
-    adam_ctx_t c = {.x = x, .s = s};
-    train__parallel(pool, n, scale_range, &c);
 }
