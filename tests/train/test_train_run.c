@@ -24,17 +24,6 @@
 #include "llm/llm.h"
 #include "train/train.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 static char dir[512];
 
 static char *path_of(const char *name)
@@ -501,7 +490,6 @@ int main(void)
     }
     for (size_t i = 0; i < N_CORPUS; i++)
         corpus_lens[i] = strlen(CORPUS[i]);
-    (void)SANITIZED;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_params),           cmocka_unit_test(test_same_seed_same_file),
         cmocka_unit_test(test_cancel_resume),        cmocka_unit_test(test_continue_from_f16),
