@@ -698,8 +698,10 @@ out:
     r.seconds = (double)(core_mono_ns() - t_start) / 1e9;
     if (res)
         *res = r;
-    if (rc < 0)
-        core_log(CORE_LOG_WARN, "train.failed", "reason=\"%s\"", err);
+    if (rc < 0) {
+        char q[512];
+        core_log(CORE_LOG_WARN, "train.failed", "reason=%s", core_log_quote(err, q, sizeof q));
+    }
     train__model_destroy(&mdl);
     data_free(&d);
     gguf_close(&base);
