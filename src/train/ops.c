@@ -72,6 +72,91 @@ float train__sqrt(float x)
     return adam_sqrt(x);
 }
 
+/* Row reductions in 16 fixed lanes (one AVX-512 vector; lane j takes elements j, j+16, ...), then
+ * the lanes in order and the tail: vectorizable without -ffast-math, and the same order on every
+ * run and thread. Max is exact in any order. */
+enum { LANES = 16 };
+
+static inline float row_max(const float *restrict p, int n)
+{
+    float m[LANES];
+    for (int j = 0; j < LANES; j++)
+        m[j] = p[0];
+    int s = 0;
+    for (; s + LANES <= n; s += LANES)
+        for (int j = 0; j < LANES; j++)
+            m[j] = p[s + j] > m[j] ? p[s + j] : m[j];
+    float r = p[0];
+    for (int j = 0; j < LANES; j++)
+        r = m[j] > r ? m[j] : r;
+    for (; s < n; s++)
+        r = p[s] > r ? p[s] : r;
+    return r;
+}
+
+static inline float row_sum(const float *restrict p, int n)
+{
+    float a[LANES] = {0};
+    int s = 0;
+    for (; s + LANES <= n; s += LANES)
+        for (int j = 0; j < LANES; j++)
+            a[j] += p[s + j];
+    float r = 0;
+    for (int j = 0; j < LANES; j++)
+        r += a[j];
+    for (; s < n; s++)
+        r += p[s];
+    return r;
+}
+
+/* sum of p[s] * q[s] */
+static inline float row_dot(const float *restrict p, const float *restrict q, int n)
+{
+    float a[LANES] = {0};
+    int s = 0;
+    for (; s + LANES <= n; s += LANES)
+        for (int j = 0; j < LANES; j++)
+            a[j] += p[s + j] * q[s + j];
+    float r = 0;
+    for (int j = 0; j < LANES; j++)
+        r += a[j];
+    for (; s < n; s++)
+        r += p[s] * q[s];
+    return r;
+}
+
+/* sum of x * y * z in double (norm statistics, where rows are long and values spread). */
+static inline double row_dot3d(const float *restrict x, const float *restrict y,
+                               const float *restrict z, int n)
+{
+    double a[8] = {0};
+    int s = 0;
+    for (; s + 8 <= n; s += 8)
+        for (int j = 0; j < 8; j++)
+            a[j] += (double)x[s + j] * y[s + j] * z[s + j];
+    double r = 0;
+    for (int j = 0; j < 8; j++)
+        r += a[j];
+    for (; s < n; s++)
+        r += (double)x[s] * y[s] * z[s];
+    return r;
+}
+
+static inline double row_sumsq_d(const float *restrict x, int n)
+{
+    double a[8] = {0};
+    int s = 0;
+    for (; s + 8 <= n; s += 8)
+        for (int j = 0; j < 8; j++)
+            a[j] += (double)x[s + j] * x[s + j];
+    double r = 0;
+    for (int j = 0; j < 8; j++)
+        r += a[j];
+    for (; s < n; s++)
+        r += (double)x[s] * x[s];
+    return r;
+}
+
 /* ==== parallel for ==== */
 
 typedef struct {
@@ -137,9 +222,7 @@ TRAIN__HOT static void norm_fwd_rows(void *vc, size_t i0, size_t i1)
     for (size_t i = i0; i < i1; i++) {
         const float *restrict x = c->x + i * D;
         float *restrict y = c->y + i * D;
-        double ss = 0;
-        for (int j = 0; j < D; j++)
-            ss += (double)x[j] * x[j];
+        double ss = row_sumsq_d(x, D);
         float r = (float)(1.0 / sqrt(ss / D + c->eps));
         c->out_rstd[i] = r;
         for (int j = 0; j < D; j++)
@@ -165,9 +248,7 @@ TRAIN__HOT static void norm_bwd_rows(void *vc, size_t i0, size_t i1)
         const float *restrict w = c->w;
         float *restrict dx = c->dx + i * D;
         float r = c->rstd[i];
-        double dot = 0;
-        for (int j = 0; j < D; j++)
-            dot += (double)dy[j] * w[j] * x[j];
+        double dot = row_dot3d(dy, w, x, D);
         float k = (float)(dot * r * r * r / D);
         for (int j = 0; j < D; j++)
             dx[j] += r * dy[j] * w[j] - k * x[j];
@@ -295,14 +376,10 @@ TRAIN__HOT static void causal_softmax(float *S, int T)
     for (int t = 0; t < T; t++) {
         float *restrict p = S + (size_t)t * T;
         int n = t + 1;
-        float mx = p[0];
-        for (int s = 1; s < n; s++)
-            mx = p[s] > mx ? p[s] : mx;
+        float mx = row_max(p, n);
         for (int s = 0; s < n; s++)
             p[s] = fexp(p[s] - mx);
-        float sum = 0;
-        for (int s = 0; s < n; s++)
-            sum += p[s];
+        float sum = row_sum(p, n);
         float inv = 1.0f / sum;
         for (int s = 0; s < n; s++)
             p[s] *= inv;
@@ -318,9 +395,7 @@ TRAIN__HOT static void softmax_bwd(const float *P, float *dP, int T, float scale
         const float *restrict p = P + (size_t)t * T;
         float *restrict d = dP + (size_t)t * T;
         int n = t + 1;
-        float sum = 0;
-        for (int s = 0; s < n; s++)
-            sum += p[s] * d[s];
+        float sum = row_dot(p, d, n);
         for (int s = 0; s < n; s++)
             d[s] = p[s] * (d[s] - sum) * scale;
         for (int s = n; s < T; s++)
@@ -347,14 +422,14 @@ static void attn_fwd_task(const attn_ctx_t *c, int b, int g)
         float *ob = c->out + (size_t)b * T * D + (size_t)h * E;
         for (int r0 = 0; r0 < T; r0 += bs) {
             int r1 = r0 + bs < T ? r0 + bs : T;
-            nn_sgemm(NULL, false, true, r1 - r0, r1, E, scale, qb + (size_t)r0 * D, D, kb, KD,
-                     0.0f, P + (size_t)r0 * T, T);
+            nn_sgemm(NULL, false, true, r1 - r0, r1, E, scale, qb + (size_t)r0 * D, D, kb, KD, 0.0f,
+                     P + (size_t)r0 * T, T);
         }
         causal_softmax(P, T); /* zeroes everything above the diagonal, computed or not */
         for (int r0 = 0; r0 < T; r0 += bs) {
             int r1 = r0 + bs < T ? r0 + bs : T;
-            nn_sgemm(NULL, false, false, r1 - r0, E, r1, 1.0f, P + (size_t)r0 * T, T, vb, KD,
-                     0.0f, ob + (size_t)r0 * D, D);
+            nn_sgemm(NULL, false, false, r1 - r0, E, r1, 1.0f, P + (size_t)r0 * T, T, vb, KD, 0.0f,
+                     ob + (size_t)r0 * D, D);
         }
     }
 }
@@ -374,11 +449,11 @@ static void attn_bwd_task(const attn_ctx_t *c, int b, int g, float *dS)
         const float *dob = c->dout + (size_t)b * T * D + (size_t)h * E;
         const float *qb = c->q + (size_t)b * T * D + (size_t)h * E;
         float *dqb = c->dq + (size_t)b * T * D + (size_t)h * E;
-        float beta = hh == 0 ? 0.0f : 1.0f; /* the group's first head initializes dk, dv */
+        float beta = hh == 0 ? 0.0f : 1.0f;  /* the group's first head initializes dk, dv */
         for (int r0 = 0; r0 < T; r0 += bs) { /* dP = dO V^T, lower part */
             int r1 = r0 + bs < T ? r0 + bs : T;
-            nn_sgemm(NULL, false, true, r1 - r0, r1, E, 1.0f, dob + (size_t)r0 * D, D, vb, KD,
-                     0.0f, dS + (size_t)r0 * T, T);
+            nn_sgemm(NULL, false, true, r1 - r0, r1, E, 1.0f, dob + (size_t)r0 * D, D, vb, KD, 0.0f,
+                     dS + (size_t)r0 * T, T);
         }
         for (int c0 = 0; c0 < T; c0 += bs) { /* dV = P^T dO */
             int c1 = c0 + bs < T ? c0 + bs : T;
@@ -388,8 +463,8 @@ static void attn_bwd_task(const attn_ctx_t *c, int b, int g, float *dS)
         softmax_bwd(P, dS, T, scale);
         for (int r0 = 0; r0 < T; r0 += bs) { /* dQ = dS K */
             int r1 = r0 + bs < T ? r0 + bs : T;
-            nn_sgemm(NULL, false, false, r1 - r0, E, r1, 1.0f, dS + (size_t)r0 * T, T, kb, KD,
-                     0.0f, dqb + (size_t)r0 * D, D);
+            nn_sgemm(NULL, false, false, r1 - r0, E, r1, 1.0f, dS + (size_t)r0 * T, T, kb, KD, 0.0f,
+                     dqb + (size_t)r0 * D, D);
         }
         for (int c0 = 0; c0 < T; c0 += bs) { /* dK = dS^T Q */
             int c1 = c0 + bs < T ? c0 + bs : T;
@@ -514,14 +589,10 @@ TRAIN__HOT static void xent_rows(void *vc, size_t i0, size_t i1)
     int V = c->V;
     for (size_t i = i0; i < i1; i++) {
         float *restrict l = c->logits + i * V;
-        float mx = l[0];
-        for (int j = 1; j < V; j++)
-            mx = l[j] > mx ? l[j] : mx;
+        float mx = row_max(l, V);
         for (int j = 0; j < V; j++)
             l[j] = fexp(l[j] - mx);
-        double sum = 0;
-        for (int j = 0; j < V; j++)
-            sum += l[j];
+        double sum = row_sum(l, V);
         int t = c->targets[i];
         c->losses[i] = (float)(log(sum) - log((double)l[t]));
         float k = (float)(c->scale / sum);
