@@ -184,6 +184,21 @@ static void test_overfit_and_generate(void **state)
     assert_true(gguf_find_key(g, "train.step") < 0);
     gguf_close(&g);
 
+    /* an independent reader of the format (tests/tools/gguf_read.py) reads the whole file and
+     * sees the same: the llama keys, the tokenizer, standard tensors only */
+    char *json = path_of("overfit.json");
+    char *cmd = xasprintf("python3 '%s' '%s' --no-data > '%s'", TRAIN_GGUF_READ_PY, out, json);
+    assert_int_equal(system(cmd), 0);
+    char *js = NULL;
+    size_t jl = 0;
+    assert_int_equal(core_read_file(json, (size_t)64 << 20, &js, &jl), 0);
+    assert_non_null(strstr(js, "\"general.architecture\""));
+    assert_non_null(strstr(js, "\"llama.rope.freq_base\""));
+    assert_non_null(strstr(js, "\"tokenizer.ggml.merges\""));
+    assert_non_null(strstr(js, "\"blk.1.ffn_down.weight\""));
+    assert_null(strstr(js, "adam_"));
+    free(js), free(cmd), free(json);
+
     /* greedy generation with the inference engine reproduces each sentence */
     llm_model_t *m = NULL;
     assert_int_equal(llm_load(out, &m, err, sizeof err), 0);
