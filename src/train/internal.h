@@ -62,8 +62,8 @@ void train__rope(nn_pool_t *pool, float *x, int N, int T, int n_heads, int E, co
                  const float *sn, bool inverse);
 
 /* Causal attention with grouped-query heads, per sequence b < B of T rows:
- *   q: N x H*E, k, v: N x G*E, att: B x H x T x T (softmax probabilities, row t valid for
- *   s <= t), out: N x H*E. Head h uses kv head h / (H/G). scratch: train__attn_scratch floats
+ *   q: N x H*E, k, v: N x G*E, att: B x H x T x T (softmax probabilities, zero above the
+ *   diagonal), out: N x H*E. Head h uses kv head h / (H/G). scratch: train__attn_scratch floats
  *   per pool thread. */
 size_t train__attn_scratch(int T, int E);
 /* Row/key block of the causal products (default 64; tests set small values to cover blocking). */

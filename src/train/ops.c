@@ -3,9 +3,10 @@
  * They never allocate; callers pass every buffer. Each item (row, column, (sequence, kv head))
  * is computed by one thread in a fixed order, so results do not depend on the thread count.
  *
- * The hot loops are written so that the compiler vectorizes them along a dimension that is not
- * a reduction (no -ffast-math needed, order stays fixed), and are compiled for AVX-512, AVX2 and
- * a baseline with function clones picked at load time. */
+ * The hot loops are written so that the compiler vectorizes them without -ffast-math and with a
+ * fixed order: along a dimension that is not a reduction, or reducing into fixed lanes. They are
+ * compiled for AVX-512, AVX2 and a baseline with function clones picked by CPU features at load
+ * time (so results are fixed for a given machine). */
 #include <math.h>
 #include <string.h>
 
