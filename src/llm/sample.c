@@ -84,34 +84,15 @@ static bool llm_cand_before(const llm_cand_t *x, const llm_cand_t *y)
     return x->logit > y->logit || (x->logit == y->logit && x->id < y->id);
 }
 
-/* Moves the k best candidates (in llm_cand_cmp's order) to the front, unordered (quickselect
- * with the middle element as pivot; candidates come in id order, not sorted by logit). */
-static void llm_select(llm_cand_t *a, size_t n, size_t k)
+/* Whether any of 16 logits is above thr (NaN is not): one vector compare per block, so the
+ * top-k scan skips blocks of the vocabulary that cannot enter. */
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) static bool
+llm_any_above(const float *l, float thr)
 {
-    size_t lo = 0, hi = n;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2, st = lo;
-        llm_cand_t t = a[mid];
-        a[mid] = a[hi - 1];
-        a[hi - 1] = t;
-        const llm_cand_t pv = a[hi - 1];
-        for (size_t i = lo; i < hi - 1; i++)
-            if (llm_cand_before(&a[i], &pv)) {
-                t = a[i];
-                a[i] = a[st];
-                a[st] = t;
-                st++;
-            }
-        a[hi - 1] = a[st];
-        a[st] = pv;
-        /* [0, st) now all come before the pivot, (st, n) after it. */
-        if (st == k || st + 1 == k)
-            return;
-        if (k < st)
-            hi = st;
-        else
-            lo = st + 1;
-    }
+    int any = 0;
+    for (int i = 0; i < 16; i++)
+        any |= l[i] > thr;
+    return any != 0;
 }
 
 int32_t llm_sample(llm_sampler_t *s, float *logits, const int32_t *history, size_t n_history)
@@ -145,22 +126,59 @@ int32_t llm_sample(llm_sampler_t *s, float *logits, const int32_t *history, size
         return best;
     }
     llm_cand_t *c = s->cand;
-    size_t n = 0;
-    for (int i = 0; i < V; i++)
-        if (!isnan(logits[i]))
-            c[n++] = (llm_cand_t){logits[i], i};
-    if (n == 0)
-        return 0;
-    if (p->top_k > 0 && (size_t)p->top_k < n) {
-        llm_select(c, n, (size_t)p->top_k);
-        n = (size_t)p->top_k;
-    }
-    qsort(c, n, sizeof *c, llm_cand_cmp);
-    /* Probabilities of the untempered logits for top-p and min-p. */
-    float mx = c[0].logit;
+    size_t n = 0, k = p->top_k > 0 ? (size_t)p->top_k : 0;
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += exp((double)(c[i].logit - mx));
+    float mx;
+    if (k > 0 && k < (size_t)V) {
+        /* Top-k in one pass over the vocabulary: c[0, n) stays sorted and a logit enters only
+         * when it beats the k-th best so far (a few hundred times per 32000 for random order). */
+        float thr = -INFINITY; /* the k-th best once there are k: equal logits lose (later id) */
+        for (int i = 0; i < V; i++) {
+            if (n == k && (i & 15) == 0 && i + 16 <= V && !llm_any_above(logits + i, thr)) {
+                i += 15; /* nothing in these 16 beats the k-th best */
+                continue;
+            }
+            if (!(logits[i] > thr) && (n == k || isnan(logits[i]) || logits[i] != thr))
+                continue;
+            llm_cand_t x = {logits[i], i};
+            size_t j = n < k ? n++ : k - 1;
+            for (; j > 0 && llm_cand_before(&x, &c[j - 1]); j--)
+                c[j] = c[j - 1];
+            c[j] = x;
+            if (n == k)
+                thr = c[k - 1].logit;
+        }
+        if (n == 0)
+            return 0;
+        mx = c[0].logit;
+        for (size_t i = 0; i < n; i++)
+            sum += exp((double)(c[i].logit - mx));
+    } else {
+        /* No top-k: probabilities over the whole vocabulary, but only what min-p can keep needs
+         * sorting (the same set and order as sorting everything, without sorting 32000). */
+        mx = -INFINITY;
+        for (int i = 0; i < V; i++)
+            if (logits[i] > mx)
+                mx = logits[i];
+        if (mx == -INFINITY) {
+            for (int i = 0; i < V; i++)
+                if (!isnan(logits[i]))
+                    return i;
+            return 0;
+        }
+        float cut = p->min_p > 0.0f ? mx + logf(p->min_p) : -INFINITY;
+        for (int i = 0; i < V; i++) {
+            if (isnan(logits[i]))
+                continue;
+            sum += exp((double)(logits[i] - mx));
+            if (logits[i] >= cut)
+                c[n++] = (llm_cand_t){logits[i], i};
+        }
+        qsort(c, n, sizeof *c, llm_cand_cmp);
+    }
+    if (!isfinite(mx))
+        return c[0].id;
+    /* Probabilities of the untempered logits for top-p and min-p. */
     if (p->top_p < 1.0f) {
         double cum = 0.0;
         size_t keep = n;

@@ -783,6 +783,33 @@ static void test_sampler(void **state)
         if (!distinct[draws[0][k]]++)
             nd++;
     assert_true(nd >= 2 && nd <= 3);
+    llm_sampler_free(&s);
+
+    /* Top-k with ties, NaN and -inf, against brute force: with a flat distribution over the
+     * survivors, exactly the k best (logit, then lower id) are drawn, all of them. */
+    sp.top_k = 5;
+    sp.temperature = 100.0f;
+    sp.min_p = 0.0f;
+    assert_int_equal(llm_sampler_new(&sp, 300, &s), 0);
+    float tie[300];
+    for (int i = 0; i < 300; i++)
+        tie[i] = (float)(i % 7);           /* 6 appears at ids 6, 13, 20, ... */
+    tie[3] = NAN;
+    tie[4] = -INFINITY;
+    tie[150] = 9.0f;
+    int want[5] = {150, 6, 13, 20, 27}, hits[300] = {0};
+    for (int k = 0; k < 400; k++) {
+        float tmp[300];
+        memcpy(tmp, tie, sizeof tmp);
+        hits[llm_sample(s, tmp, NULL, 0)]++;
+    }
+    int total = 0;
+    for (int i = 0; i < 5; i++) {
+        assert_true(hits[want[i]] > 0);
+        total += hits[want[i]];
+    }
+    assert_int_equal(total, 400);
+    llm_sampler_free(&s);
 }
 
 /* Generates with a random model; returns the text (malloc'd). */
