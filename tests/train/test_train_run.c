@@ -495,6 +495,30 @@ static void test_bad_params(void **state)
     assert_int_equal(np, 5);
 }
 
+/* ==== edges: one-token text, one-token windows, windows longer than the corpus ==== */
+
+static void test_edges(void **state)
+{
+    (void)state;
+    const char *one[] = {"a"};
+    size_t one_len[] = {1};
+    char *out = path_of("edge.gguf"), err[256];
+    train_params_t p;
+    micro_params(&p, 3);
+    p.seq_len = 1;
+    p.batch_size = 1;
+    assert_int_equal(train_run(&p, one, one_len, 1, out, NULL, NULL, NULL, err, sizeof err), 0);
+    p.seq_len = 128; /* "<bos> a <eos>" read cyclically fills a 129-token window */
+    p.batch_size = 3;
+    train_result_t r;
+    assert_int_equal(train_run(&p, one, one_len, 1, out, NULL, NULL, &r, err, sizeof err), 0);
+    assert_true(isfinite(r.train_loss) && isfinite(r.eval_loss));
+    llm_model_t *m = NULL;
+    assert_int_equal(llm_load(out, &m, err, sizeof err), 0);
+    llm_free(&m);
+    free(out);
+}
+
 int main(void)
 {
     const char *tmp = getenv("PERSONA_TEST_TMP");
@@ -506,7 +530,8 @@ int main(void)
     for (size_t i = 0; i < N_CORPUS; i++)
         corpus_lens[i] = strlen(CORPUS[i]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_params),           cmocka_unit_test(test_same_seed_same_file),
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_edges),           cmocka_unit_test(test_same_seed_same_file),
         cmocka_unit_test(test_cancel_resume),        cmocka_unit_test(test_continue_from_f16),
         cmocka_unit_test(test_overfit_and_generate),
     };
