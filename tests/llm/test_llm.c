@@ -905,7 +905,13 @@ static void test_seeds(void **state)
     assert_true(n >= 1 && n <= 30);
     char *y = generate(m, NULL, &p, "hello", NULL, NULL);
     assert_string_equal(x, y);
-    free(x), free(y);
+    /* ... and the same with two threads: no result depends on the thread count. */
+    nn_pool_t *pool;
+    assert_int_equal(nn_pool_create(2, &pool), 0);
+    char *z = generate(m, pool, &p, "hello", NULL, NULL);
+    assert_string_equal(x, z);
+    nn_pool_free(&pool);
+    free(x), free(y), free(z);
     llm_free(&m);
 }
 
