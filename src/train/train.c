@@ -542,8 +542,13 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
         FAIL("the numeric kernels failed their self-check");
     ckpt_path = xasprintf("%s.ckpt", out_path);
     size_t total_len = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] > MAX_TEXT_BYTES || total_len + lens[i] > MAX_TEXT_BYTES)
+            FAIL("the texts are larger than %zu MiB", MAX_TEXT_BYTES >> 20);
+        if (lens[i] && !texts[i])
+            FAIL("text %zu is NULL", i);
         total_len += lens[i];
+    }
     if (total_len == 0)
         FAIL("no text to train on (all texts are empty)");
     if (p->resume && access(ckpt_path, F_OK) == 0 && gguf_open(ckpt_path, &ck, err, errlen) != 0) {

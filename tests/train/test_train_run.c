@@ -454,6 +454,12 @@ static void test_bad_params(void **state)
     size_t zero[] = {0, 0};
     expect_fail(&p, empty, zero, 2, "no text");
 
+    /* too much text is refused before any of it is read (the lengths here are not real) */
+    size_t huge[] = {(size_t)200 << 20, (size_t)100 << 20};
+    expect_fail(&p, CORPUS, huge, 2, "larger than");
+    size_t ovf[] = {SIZE_MAX, 2};
+    expect_fail(&p, CORPUS, ovf, 2, "larger than");
+
     /* base models: missing, not a GGUF, random bytes, truncated */
     q = p;
     q.preset = NULL;
