@@ -99,7 +99,7 @@ typedef struct {
 /* Trains and writes out_path. Texts are borrowed (at most 256 MiB in all). Returns 0 when done,
  * 1 when cancelled by the callback (checkpoint written, out_path not), -1 on error with a one-line
  * reason in err (bad parameters, no usable text, unreadable or quantized base model, a checkpoint
- * of another run, more memory than the machine has, I/O); nothing is written on error. */
+ * of another run, more memory than the machine has, I/O); out_path is not written on error. */
 int train_run(const train_params_t *p, const char *const *texts, const size_t *lens, size_t n,
               const char *out_path, train_progress_fn progress, void *ud, train_result_t *res,
               char *err, size_t errlen);
