@@ -7,6 +7,10 @@
  * emitted, the rest waits. A stop string found in `pend` ends the generation: the text before it
  * is emitted, the string and anything after are dropped. So all text handed out is valid UTF-8.
  *
+ * The prompt is evaluated LLM_GEN_PROMPT_CHUNK tokens per step (steps with no text), the step
+ * that finishes it also samples the first token; every later step evaluates the last token and
+ * samples the next.
+ *
  * States: RUNNING --(EOS / <|im_end|> / stop string)--> STOP;
  *         RUNNING --(max_tokens / context full)--> LENGTH. A final state flushes what was held
  * back (an unfinished character becomes U+FFFD) and stays; later steps return it with no text. */
@@ -87,6 +91,8 @@ void llm__utf8_clean(const char *raw, size_t len, bool flush, core_buf_t *out, s
 /* Files of other tools often claim contexts of 128K positions; a CPU generator caps its cache so
  * that one request cannot take gigabytes (shape C: 1 MiB of cache per 16 positions). */
 #define LLM_GEN_MAX_CTX 8192
+/* Prompt tokens evaluated per step: one micro-batch of llm_eval, so nothing is lost to chunking. */
+#define LLM_GEN_PROMPT_CHUNK 256
 
 struct llm_gen {
     const llm_model_t *m;
@@ -99,7 +105,7 @@ struct llm_gen {
     size_t n_hist, n_prompt;
     int n_completion;
     int eos, im_end;
-    bool started;
+    size_t n_done;  /* prompt tokens in the cache */
     int state;      /* llm_gen_state_t */
     int32_t last;   /* sampled, not yet in the cache */
     core_buf_t raw; /* bytes of an unfinished character */
@@ -254,16 +260,23 @@ int llm_gen_step(llm_gen_t *g, nn_pool_t *pool, const char **text, size_t *len)
     core_buf_reset(&g->out);
     *text = g->out.data;
     *len = 0;
-    if (g->started && g->state != LLM_GEN_RUNNING)
+    if (g->state != LLM_GEN_RUNNING)
         return g->state;
-    int rc;
-    if (!g->started)
-        rc = llm_eval(g->ctx, pool, g->hist, g->n_hist, g->logits);
-    else
-        rc = llm_eval(g->ctx, pool, &g->last, 1, g->logits);
-    if (rc)
+    if (g->n_done < g->n_prompt) {
+        /* The prompt goes in pieces, so a scheduler stepping several generations in turn is
+         * never held up by one long prompt; the logits of its last token give the first answer
+         * token in the same step. */
+        size_t k = g->n_prompt - g->n_done;
+        k = k < LLM_GEN_PROMPT_CHUNK ? k : LLM_GEN_PROMPT_CHUNK;
+        bool last = g->n_done + k == g->n_prompt;
+        if (llm_eval(g->ctx, pool, g->hist + g->n_done, k, last ? g->logits : NULL))
+            return -1;
+        g->n_done += k;
+        if (!last)
+            return LLM_GEN_RUNNING;
+    } else if (llm_eval(g->ctx, pool, &g->last, 1, g->logits)) {
         return -1;
-    g->started = true;
+    }
     int32_t t = llm_sample(g->smp, g->logits, g->hist, g->n_hist);
     g->last = t;
     g->hist[g->n_hist++] = t;

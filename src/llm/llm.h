@@ -139,10 +139,12 @@ typedef struct llm_gen llm_gen_t;
 int llm_gen_new(const llm_model_t *m, const char *prompt, size_t len, const llm_gen_params_t *p,
                 llm_gen_t **out, char *err, size_t errlen);
 void llm_gen_free(llm_gen_t **g);
-/* Processes the prompt (first call) or one more token. Text that is final (whole UTF-8
- * characters, no longer a possible prefix of a stop string) is appended to *text and *len
- * (borrowed, valid until the next call; may be empty). Returns the state after the step, or -1
- * on error. When the state is not RUNNING, the remaining held-back text has been flushed. */
+/* Processes the next 256 tokens of the prompt (a long prompt takes several calls, with no text,
+ * so that interleaved generations are not held up; the call that finishes it also makes the
+ * first token) or one more token. Text that is final (whole UTF-8 characters, no longer a
+ * possible prefix of a stop string) is appended to *text and *len (borrowed, valid until the
+ * next call; may be empty). Returns the state after the step, or -1 on error. When the state is
+ * not RUNNING, the remaining held-back text has been flushed. */
 int llm_gen_step(llm_gen_t *g, nn_pool_t *pool, const char **text, size_t *len);
 int llm_gen_prompt_tokens(const llm_gen_t *g);
 int llm_gen_completion_tokens(const llm_gen_t *g);

@@ -1075,6 +1075,71 @@ static void test_gen_text(void **state)
     llm_free(&m);
 }
 
+/* A prompt longer than one piece (256 tokens) takes several steps without text, then answers as
+ * if it had been evaluated at once. */
+static void test_gen_long_prompt(void **state)
+{
+    char err[256];
+    llm_config_t cfg = small_config(false);
+    cfg.n_ctx = 700;
+    llm_model_t *m;
+    assert_int_equal(llm_random(&cfg, NN_F32, 2, NULL, &m), 0);
+    char prompt[601];
+    for (int i = 0; i < 600; i++)
+        prompt[i] = (char)('a' + i % 26);
+    prompt[600] = '\0';
+    llm_gen_params_t p = {0};
+    llm_sampling_default(&p.sampling);
+    p.sampling.temperature = 0;
+    p.max_tokens = 3;
+    llm_gen_t *g;
+    assert_int_equal(llm_gen_new(m, prompt, 600, &p, &g, err, sizeof err), 0);
+    int pt = llm_gen_prompt_tokens(g), silent = 0, st;
+    const char *t;
+    size_t n;
+    while ((st = llm_gen_step(g, NULL, &t, &n)) == LLM_GEN_RUNNING && llm_gen_completion_tokens(g) == 0) {
+        assert_int_equal(n, 0);
+        silent++;
+    }
+    assert_int_equal(silent, (pt + 255) / 256 - 1);
+    while (st == LLM_GEN_RUNNING)
+        st = llm_gen_step(g, NULL, &t, &n);
+    assert_int_equal(st, LLM_GEN_LENGTH);
+    assert_int_equal(llm_gen_completion_tokens(g), 3);
+    llm_gen_free(&g);
+
+    /* The first answer token is the argmax of one evaluation of the whole prompt. */
+    int32_t *ids;
+    size_t nid;
+    assert_int_equal(tok_encode(llm_model_tok(m), prompt, 600, false, &ids, &nid), 0);
+    int32_t *all = malloc((nid + 1) * sizeof *all);
+    size_t na = 0;
+    if (tok_add_bos(llm_model_tok(m)))
+        all[na++] = tok_bos(llm_model_tok(m));
+    memcpy(all + na, ids, nid * sizeof *ids);
+    na += nid;
+    assert_int_equal((int)na, pt);
+    float *lg = eval_logits(m, NULL, all, na);
+    int best = 0;
+    for (int i = 1; i < cfg.n_vocab; i++)
+        if (lg[i] > lg[best])
+            best = i;
+    p.max_tokens = 1;
+    p.parse_special = false;
+    char *one = generate(m, NULL, &p, prompt, NULL, NULL);
+    size_t bl;
+    const char *bp = tok_piece(llm_model_tok(m), best, &bl);
+    core_buf_t want;
+    size_t held;
+    core_buf_init(&want);
+    llm__utf8_clean(tok_is_control(llm_model_tok(m), best) ? "" : bp,
+                    tok_is_control(llm_model_tok(m), best) ? 0 : bl, true, &want, &held);
+    assert_string_equal(one, want.data ? want.data : "");
+    core_buf_destroy(&want);
+    free(one), free(lg), free(all), free(ids);
+    llm_free(&m);
+}
+
 static void test_utf8_clean(void **state)
 {
     struct {
@@ -1227,7 +1292,8 @@ int main(void)
         cmocka_unit_test(test_batch),       cmocka_unit_test(test_quantized),
         cmocka_unit_test(test_save_load),   cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_sampler),     cmocka_unit_test(test_seeds),
-        cmocka_unit_test(test_gen_text),    cmocka_unit_test(test_utf8_clean),
+        cmocka_unit_test(test_gen_text),    cmocka_unit_test(test_gen_long_prompt),
+        cmocka_unit_test(test_utf8_clean),
         cmocka_unit_test(test_chat_prompt), cmocka_unit_test(test_other_tool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
