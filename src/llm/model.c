@@ -383,41 +383,64 @@ int llm__byte_tok(tok_t **out)
     return tok_train(NULL, NULL, 0, 256 + 3, out, err, sizeof err);
 }
 
-/* Fills a rows x cols matrix of type with N(0, 0.02) values from its own stream (seed, index),
- * so that the same seed gives the same underlying values whatever the type. -1 when out of
- * memory. */
-static int llm_random_fill(nn_type_t type, size_t rows, size_t cols, uint64_t seed, uint64_t index,
-                           uint8_t *data)
+typedef struct {
+    nn_type_t type;
+    size_t rows, cols;
+    uint64_t seed, index;
+    uint8_t *data;
+    _Atomic int failed;
+} llm_fill_job_t;
+
+/* Rows of one matrix, split over the pool's threads; every row has its own stream (seed, index,
+ * row), so the values do not depend on the thread count. */
+static void llm_fill_task(void *arg, int ti, int nt)
 {
-    size_t rb = nn_row_bytes(type, cols);
-    float *row = malloc(cols * sizeof *row);
-    if (!row)
-        return -1;
-    llm__rng_t r;
-    llm__rng_seed(&r, seed ^ (index * 0xD1B54A32D192ED03ull));
-    for (size_t i = 0; i < rows; i++) {
-        for (size_t j = 0; j < cols; j += 2) {
+    llm_fill_job_t *j = arg;
+    size_t rb = nn_row_bytes(j->type, j->cols);
+    size_t r0 = j->rows * (size_t)ti / (size_t)nt, r1 = j->rows * (size_t)(ti + 1) / (size_t)nt;
+    float *row = malloc(j->cols * sizeof *row);
+    if (!row) {
+        j->failed = 1;
+        return;
+    }
+    for (size_t i = r0; i < r1; i++) {
+        llm__rng_t r;
+        llm__rng_seed(&r, j->seed ^ (j->index * 0xD1B54A32D192ED03ull) ^ ((i + 1) * 0x8CB92BA72F3D8DD7ull));
+        for (size_t k = 0; k < j->cols; k += 2) {
             /* Box-Muller: two normal values per pair of uniforms. */
             float u1 = llm__rng_float(&r), u2 = llm__rng_float(&r);
             float rad = 0.02f * sqrtf(-2.0f * logf(1.0f - u1));
             float a = 6.2831853f * u2;
-            row[j] = rad * cosf(a);
-            if (j + 1 < cols)
-                row[j + 1] = rad * sinf(a);
+            row[k] = rad * cosf(a);
+            if (k + 1 < j->cols)
+                row[k + 1] = rad * sinf(a);
         }
-        if (type == NN_F32)
-            memcpy(data + i * rb, row, rb);
+        if (j->type == NN_F32)
+            memcpy(j->data + i * rb, row, rb);
         else
-            nn_quantize_row(type, row, data + i * rb, cols);
+            nn_quantize_row(j->type, row, j->data + i * rb, j->cols);
     }
     free(row);
-    return 0;
 }
 
-static void *llm_random_mat(nn_type_t type, size_t rows, size_t cols, uint64_t seed, uint64_t index)
+/* Fills a rows x cols matrix of type with N(0, 0.02) values; the same seed gives the same
+ * underlying values whatever the type and thread count. -1 when out of memory. */
+static int llm_random_fill(nn_pool_t *pool, nn_type_t type, size_t rows, size_t cols, uint64_t seed,
+                           uint64_t index, uint8_t *data)
+{
+    llm_fill_job_t j = {type, rows, cols, seed, index, data, 0};
+    if (pool)
+        nn_pool_run(pool, llm_fill_task, &j);
+    else
+        llm_fill_task(&j, 0, 1);
+    return j.failed ? -1 : 0;
+}
+
+static void *llm_random_mat(nn_pool_t *pool, nn_type_t type, size_t rows, size_t cols, uint64_t seed,
+                            uint64_t index)
 {
     uint8_t *data = malloc(nn_row_bytes(type, cols) * rows);
-    if (data && llm_random_fill(type, rows, cols, seed, index, data)) {
+    if (data && llm_random_fill(pool, type, rows, cols, seed, index, data)) {
         free(data);
         data = NULL;
     }
@@ -436,6 +459,7 @@ int llm_random(const llm_config_t *cin, nn_type_t type, uint64_t seed, tok_t *to
     char err[256];
     int rc = -1;
     llm_model_t *m = xcalloc(1, sizeof *m);
+    nn_pool_t *pool = NULL;
     *out = NULL;
     m->tok = tok;
     m->c = *cin;
@@ -448,12 +472,15 @@ int llm_random(const llm_config_t *cin, nn_type_t type, uint64_t seed, tok_t *to
         goto out;
     size_t d = (size_t)c->dim, f = (size_t)c->ffn_dim, v = (size_t)c->n_vocab;
     size_t kd = d / (size_t)c->n_heads * (size_t)c->n_kv_heads;
+    /* Every core draws weights (a 1B model takes about 20 s on one); without a pool, one does. */
+    if (llm_config_params(c) > ((uint64_t)1 << 22) && nn_pool_create(0, &pool))
+        pool = NULL;
     m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
     m->owned = xcalloc((size_t)c->n_layers * 9 + 3, sizeof *m->owned);
     uint64_t idx = 0;
     m->type = type;
     m->tok_embd.type = type;
-    if (!(m->tok_embd.data = llm_own(m, llm_random_mat(type, v, d, seed, idx++))))
+    if (!(m->tok_embd.data = llm_own(m, llm_random_mat(pool, type, v, d, seed, idx++))))
         goto out;
     float *ones = llm_own(m, malloc(d * sizeof(float)));
     if (!ones)
@@ -465,7 +492,7 @@ int llm_random(const llm_config_t *cin, nn_type_t type, uint64_t seed, tok_t *to
         m->output = m->tok_embd;
     } else {
         m->output.type = type;
-        if (!(m->output.data = llm_own(m, llm_random_mat(type, v, d, seed, idx++))))
+        if (!(m->output.data = llm_own(m, llm_random_mat(pool, type, v, d, seed, idx++))))
             goto out;
     }
     for (int l = 0; l < c->n_layers; l++) {
@@ -492,7 +519,7 @@ int llm_random(const llm_config_t *cin, nn_type_t type, uint64_t seed, tok_t *to
             }
             mats[i]->type = type;
             mats[i]->data = block;
-            if (llm_random_fill(type, outs[i], ins[i], seed, idx++, block))
+            if (llm_random_fill(pool, type, outs[i], ins[i], seed, idx++, block))
                 goto out;
             block += rb * outs[i];
         }
@@ -502,6 +529,7 @@ int llm_random(const llm_config_t *cin, nn_type_t type, uint64_t seed, tok_t *to
     m = NULL;
     rc = 0;
 out:
+    nn_pool_free(&pool);
     llm_free(&m); /* the tokenizer was taken over: it goes too */
     return rc;
 }
