@@ -67,8 +67,8 @@ wait_answer() { # TOKEN ID SECONDS -> status
     echo "$st"
 }
 
-# Training is the slow part: 50 steps of the tiny preset take ~5-20 s (13 s in the sanitizer
-# build), long enough for the restart below to happen mid-training.
+# The restart below must land mid-training whatever the machine's speed: the service is frozen
+# (SIGSTOP) from before personad stops until `persona train --wait` has joined the training.
 STEPS=50
 NOTE='(The text generation service was unavailable; this answer quotes your own words.)'
 
@@ -119,6 +119,7 @@ done
 JOB=$(jget 'j["job"]')
 check "the training runs on the service (job $JOB, $(jget 'j["remote_job"]'))" \
     test "$(jget 'j["status"]')" = training
+kill -STOP "$TG_PID"
 stop_personad
 start_personad "$TMP/data" --signup open --textgen "$TG_URL" --textgen-train-steps "$STEPS" \
     --textgen-fallback-s 30 --textgen-retry-min-ms 250 --textgen-retry-max-ms 1000
@@ -129,7 +130,11 @@ WSA=$!
 WSB=$!
 rc=0
 "$PERSONA" --server "$PD_URL" --token "$A" train --steps "$STEPS" --wait >"$TMP/train.out" \
-    2>"$TMP/train.err" || rc=$?
+    2>"$TMP/train.err" &
+WAITER=$!
+for _ in $(seq 200); do grep -q 'already running' "$TMP/train.err" 2>/dev/null && break; sleep 0.05; done
+kill -CONT "$TG_PID"
+wait "$WAITER" || rc=$?
 check "persona train --wait joins the running training" grep -q 'already running' "$TMP/train.err"
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "persona train --wait exits 0 (${ms} ms)" test "$rc" = 0
