@@ -11,7 +11,7 @@
  * that finishes it also samples the first token; every later step evaluates the last token and
  * samples the next.
  *
- * States: RUNNING --(EOS / <|im_end|> / stop string)--> STOP;
+ * States: RUNNING --(EOS / <|im_end|> / <|im_start|> / stop string)--> STOP;
  *         RUNNING --(max_tokens / context full)--> LENGTH. A final state flushes what was held
  * back (an unfinished character becomes U+FFFD) and stays; later steps return it with no text. */
 #include <stdio.h>
@@ -104,7 +104,7 @@ struct llm_gen {
     int32_t *hist;  /* [T]: prompt, then completion */
     size_t n_hist, n_prompt;
     int n_completion;
-    int eos, im_end;
+    int eos, im_end, im_start; /* im_start: the model begins another message, so its own is over */
     size_t n_done;  /* prompt tokens in the cache */
     int state;      /* llm_gen_state_t */
     int32_t last;   /* sampled, not yet in the cache */
@@ -164,6 +164,7 @@ int llm_gen_new(const llm_model_t *m, const char *prompt, size_t len, const llm_
     g->n_prompt = g->n_hist;
     g->eos = tok_eos(m->tok);
     g->im_end = tok_find(m->tok, "<|im_end|>");
+    g->im_start = tok_find(m->tok, "<|im_start|>");
     *out = g;
     g = NULL;
     rc = 0;
@@ -282,7 +283,7 @@ int llm_gen_step(llm_gen_t *g, nn_pool_t *pool, const char **text, size_t *len)
     g->hist[g->n_hist++] = t;
     g->n_completion++;
     int state = LLM_GEN_RUNNING;
-    if (t == g->eos || t == g->im_end) {
+    if (t == g->eos || t == g->im_end || t == g->im_start) {
         state = llm_gen_finish(g, LLM_GEN_STOP);
     } else {
         if (!tok_is_control(g->m->tok, t)) {

@@ -17,7 +17,8 @@
  * (GGUF shape [in, out], i.e. `out` rows of `in` elements).
  *
  * Chat template: ChatML — "<|im_start|>{role}\n{content}<|im_end|>\n" per message, then
- * "<|im_start|>assistant\n" to ask for an answer; generation stops at <|im_end|> or EOS. The
+ * "<|im_start|>assistant\n" to ask for an answer; generation stops at <|im_end|>, <|im_start|>
+ * (the model begins another message) or EOS. The
  * Jinja form of it is stored as tokenizer.chat_template so other tools apply the same.
  *
  * Threads: an llm_model_t is immutable after load and shared; an llm_ctx_t (one sequence's KV

@@ -932,8 +932,8 @@ static int byte_id(const tok_t *t, unsigned char c)
 /* A model whose greedy continuation is fixed: attention and feed-forward outputs are zero, so
  * the last hidden state is the current token's embedding; token chain[j] has embedding e_j and
  * the head maps e_j to chain[j+1]. The chain here: prompt "a", then "b", 0xC3 0xA9 ("é" split
- * over two tokens), "c", "S", "T", "O", "P", "d", <|im_end|>. */
-static llm_model_t *markov_model(void)
+ * over two tokens), "c", "S", "T", "O", "P", "d", then the control token `last`. */
+static llm_model_t *markov_model_ending(const char *last)
 {
     llm_config_t cfg = small_config(false);
     llm_model_t *m;
@@ -951,13 +951,18 @@ static llm_model_t *markov_model(void)
     size_t n = strlen((const char *)chain);
     for (size_t j = 0; j < n; j++)
         ids[j] = byte_id(m->tok, chain[j]);
-    ids[n] = tok_find(m->tok, "<|im_end|>");
+    ids[n] = tok_find(m->tok, last);
     assert_true(ids[n] >= 0);
     for (size_t j = 0; j < n; j++) {
         embd[(size_t)ids[j] * D + j] = 1.0f;
         out[(size_t)ids[j + 1] * D + j] = 10.0f;
     }
     return m;
+}
+
+static llm_model_t *markov_model(void)
+{
+    return markov_model_ending("<|im_end|>");
 }
 
 static bool utf8_ok(const char *s, size_t n)
@@ -1013,6 +1018,12 @@ static void test_gen_text(void **state)
     assert_int_equal(markov_run(m, "a", NULL, 0, 0, out, sizeof out, &n), LLM_GEN_STOP);
     assert_string_equal(out, "b||é|c|S|T|O|P|d|");
     assert_int_equal(n, 10);
+    /* A model that begins another message (<|im_start|>) has ended its own: STOP there too. */
+    llm_model_t *m2 = markov_model_ending("<|im_start|>");
+    assert_int_equal(markov_run(m2, "a", NULL, 0, 0, out, sizeof out, &n), LLM_GEN_STOP);
+    assert_string_equal(out, "b||é|c|S|T|O|P|d|");
+    assert_int_equal(n, 10);
+    llm_free(&m2);
     /* A stop string: held while it may match, then dropped with what follows. */
     const char *stop1[] = {"STOP"};
     assert_int_equal(markov_run(m, "a", stop1, 1, 0, out, sizeof out, &n), LLM_GEN_STOP);
