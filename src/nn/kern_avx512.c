@@ -11,11 +11,18 @@
 
 #define NN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
+/* Bytes ahead of the weights being read that are prefetched into L2 (measured: 2-8 KiB equally
+ * good, none ~15% slower from memory). Prefetches never fault, so running past the end is fine. */
+#define NN_PREFETCH_AHEAD 4096
+
 NN_AVX512 static float dot_f32(const float *a, const float *b, size_t n)
 {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        /* a is the weight row in nn_matvec: prefetched into L2 as in the quantized kernels */
+        for (int l = 0; l < 256; l += 64)
+            _mm_prefetch((const char *)(a + i) + NN_PREFETCH_AHEAD + l, _MM_HINT_T1);
         s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
         s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
         s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
@@ -55,6 +62,8 @@ NN_AVX512 static float dot_f16(const nn_f16_t *w, const float *x, size_t n)
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        _mm_prefetch((const char *)(w + i) + NN_PREFETCH_AHEAD, _MM_HINT_T1);
+        _mm_prefetch((const char *)(w + i) + NN_PREFETCH_AHEAD + 64, _MM_HINT_T1);
         s0 = _mm512_fmadd_ps(ld_f16(w + i), _mm512_loadu_ps(x + i), s0);
         s1 = _mm512_fmadd_ps(ld_f16(w + i + 16), _mm512_loadu_ps(x + i + 16), s1);
         s2 = _mm512_fmadd_ps(ld_f16(w + i + 32), _mm512_loadu_ps(x + i + 32), s2);
@@ -155,11 +164,11 @@ NN_AVX512 static inline __m512i ld_q4_quad(const nn_block_q4_0 *w, size_t m)
     __m512i z = _mm512_castsi128_si512(m > 0 ? _mm_loadu_si128((const __m128i *)w[0].qs)
                                              : _mm_setzero_si128());
     if (m > 1)
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)w[1].qs), 1);
+        z = _mm512_mask_broadcast_i32x4(z, 0x00f0, _mm_loadu_si128((const __m128i *)w[1].qs));
     if (m > 2)
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)w[2].qs), 2);
+        z = _mm512_mask_broadcast_i32x4(z, 0x0f00, _mm_loadu_si128((const __m128i *)w[2].qs));
     if (m > 3)
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)w[3].qs), 3);
+        z = _mm512_mask_broadcast_i32x4(z, 0xf000, _mm_loadu_si128((const __m128i *)w[3].qs));
     return z;
 }
 

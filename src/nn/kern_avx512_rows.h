@@ -22,6 +22,10 @@ ROWS_FN void ROWS_NAME(q8_rows)(const nn_block_q8_0 *w, const uint8_t *xp, size_
     for (size_t g = 0; g < nb; g += 16) {
         size_t m = nb - g < 16 ? nb - g : 16;
         const nn_block_q8_0 *wb = w + g;
+        /* streaming W from memory, the hardware prefetchers alone leave ~15-20% of the bandwidth
+         * unused; asking for the lines 4 KiB ahead into L2 closes most of that gap */
+        for (size_t l = 0; l < 16 * sizeof *wb; l += 64)
+            _mm_prefetch((const char *)wb + NN_PREFETCH_AHEAD + l, _MM_HINT_T1);
         __m512i u[2][4];
 #pragma GCC unroll 2
         for (int half = 0; half < 2; half++) {
@@ -96,6 +100,10 @@ ROWS_FN void ROWS_NAME(q4_rows)(const nn_block_q4_0 *w, const uint8_t *xp, size_
     for (size_t g = 0; g < nb; g += 16) {
         size_t m = nb - g < 16 ? nb - g : 16;
         const nn_block_q4_0 *wb = w + g;
+        /* streaming W from memory, the hardware prefetchers alone leave ~15-20% of the bandwidth
+         * unused; asking for the lines 4 KiB ahead into L2 closes most of that gap */
+        for (size_t l = 0; l < 16 * sizeof *wb; l += 64)
+            _mm_prefetch((const char *)wb + NN_PREFETCH_AHEAD + l, _MM_HINT_T1);
         __m512i t[2][4];
 #pragma GCC unroll 2
         for (int i = 0; i < 2; i++) {
