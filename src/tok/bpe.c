@@ -13,61 +13,18 @@ typedef struct {
     int32_t prev, next; /* -1 at the ends */
 } sym_t;
 
-typedef struct {
-    uint32_t rank;
-    int32_t left, right;   /* symbol positions */
-    int32_t lid, rid, res; /* ids when pushed: a pair is stale once a side has changed */
-} cand_t;
-
-static bool cand_less(const cand_t *a, const cand_t *b)
-{
-    return a->rank != b->rank ? a->rank < b->rank : a->left < b->left;
-}
-
-static void heap_push(cand_t *h, size_t *n, cand_t c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_less(&c, &h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand_t heap_pop(cand_t *h, size_t *n)
-{
-    cand_t top = h[0], last = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        const cand_t *best = &last;
-        if (l < *n && cand_less(&h[l], best))
-            best = &h[l], m = l;
-        if (l + 1 < *n && cand_less(&h[l + 1], best))
-            m = l + 1;
-        if (m == i)
-            break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n)
-        h[i] = last;
-    return top;
-}
-
-static void try_pair(const tok_t *t, const sym_t *sym, int32_t l, int32_t r, cand_t *h, size_t *n)
+static void try_pair(const tok_t *t, const sym_t *sym, int32_t l, int32_t r, tok__cand_t *h,
+                     size_t *n)
 {
     if (l < 0 || r < 0)
         return;
     uint64_t v;
     if (!tok__u64map_get(&t->merges, (uint64_t)sym[l].id << 32 | (uint32_t)sym[r].id, &v))
         return;
-    cand_t c = {.rank = (uint32_t)(v >> 32), .left = l, .right = r, .lid = sym[l].id,
-                .rid = sym[r].id, .res = (int32_t)(uint32_t)v};
-    heap_push(h, n, c);
+    /* a, b: the ids when pushed (the pair is stale once a side has changed); c: the result */
+    tok__cand_t c = {.prio = -(float)(uint32_t)(v >> 32), .left = l, .right = r, .a = sym[l].id,
+                     .b = sym[r].id, .c = (int32_t)(uint32_t)v};
+    tok__heap_push(h, n, c);
 }
 
 /* Llama 3's vocabularies hold whole words that their merges do not reach, and llama.cpp takes a
@@ -103,9 +60,9 @@ int tok__bpe_word(const tok_t *t, const uint8_t *w, size_t n, tok__ids_t *out)
         return -ENOMEM;
     /* each merge adds at most two candidates: 3n bounds the heap */
     sym_t stack_sym[64];
-    cand_t stack_heap[3 * 64];
+    tok__cand_t stack_heap[3 * 64];
     sym_t *sym = n <= 64 ? stack_sym : malloc(n * sizeof *sym);
-    cand_t *heap = n <= 64 ? stack_heap : malloc(3 * n * sizeof *heap);
+    tok__cand_t *heap = n <= 64 ? stack_heap : malloc(3 * n * sizeof *heap);
     int rc = -ENOMEM;
     if (!sym || !heap)
         goto out;
@@ -116,10 +73,10 @@ int tok__bpe_word(const tok_t *t, const uint8_t *w, size_t n, tok__ids_t *out)
     for (size_t i = 0; i + 1 < n; i++)
         try_pair(t, sym, (int32_t)i, (int32_t)i + 1, heap, &hn);
     while (hn) {
-        cand_t c = heap_pop(heap, &hn);
-        if (sym[c.left].id != c.lid || sym[c.left].next != c.right || sym[c.right].id != c.rid)
+        tok__cand_t c = tok__heap_pop(heap, &hn);
+        if (sym[c.left].id != c.a || sym[c.left].next != c.right || sym[c.right].id != c.b)
             continue; /* stale: one side was merged since */
-        sym[c.left].id = c.res;
+        sym[c.left].id = c.c;
         int32_t nx = sym[c.right].next;
         sym[c.left].next = nx;
         if (nx >= 0)

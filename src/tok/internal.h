@@ -1,5 +1,5 @@
 /* tok/internal.h: what the tokenizer's files share — the tok_t layout, Unicode classes and the
- * GPT-2 pre-tokenizer (unicode.c), hash maps (map.c), and the encoders of the two kinds (bpe.c,
+ * GPT-2 pre-tokenizer (unicode.c), hash maps (map.c), the candidate heap (heap.c), and the encoders of the two kinds (bpe.c,
  * spm.c) that tok.c dispatches to. */
 #ifndef PERSONA_TOK_INTERNAL_H
 #define PERSONA_TOK_INTERNAL_H
@@ -26,6 +26,15 @@ enum {
 /* Loaded vocabularies: the largest in use have ~260k tokens; this bounds what a file can make us
  * build. */
 #define TOK__MAX_VOCAB (1 << 21)
+
+/* ---- heap.c: the merge candidates of both encoders, a binary max-heap ---- */
+typedef struct {
+    float prio;          /* higher merges first: BPE minus the merge rank, SPM the token's score */
+    int32_t left, right; /* symbol positions; equal prio: the leftmost first */
+    int32_t a, b, c;     /* the encoder's own values (to detect stale candidates) */
+} tok__cand_t;
+void tok__heap_push(tok__cand_t *h, size_t *n, tok__cand_t c);
+tok__cand_t tok__heap_pop(tok__cand_t *h, size_t *n); /* *n > 0 */
 
 /* ---- unicode.c ---- */
 typedef struct {

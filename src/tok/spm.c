@@ -21,51 +21,6 @@ typedef struct {
     uint8_t kind; /* 0 plain, 1 escaped space, 2 literal U+2581 (never merges) */
 } sym_t;
 
-typedef struct {
-    float score;
-    int32_t left, right;
-    uint32_t size;
-} big_t;
-
-static bool big_better(const big_t *a, const big_t *b)
-{
-    return a->score != b->score ? a->score > b->score : a->left < b->left;
-}
-
-static void heap_push(big_t *h, size_t *n, big_t c)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!big_better(&c, &h[p]))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static big_t heap_pop(big_t *h, size_t *n)
-{
-    big_t top = h[0], last = h[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        const big_t *best = &last;
-        if (l < *n && big_better(&h[l], best))
-            best = &h[l], m = l;
-        if (l + 1 < *n && big_better(&h[l + 1], best))
-            m = l + 1;
-        if (m == i)
-            break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n)
-        h[i] = last;
-    return top;
-}
-
 /* A normal token with exactly this text, or -1. */
 static int32_t lookup(const tok_t *t, const uint8_t *s, size_t len)
 {
@@ -76,7 +31,7 @@ static int32_t lookup(const tok_t *t, const uint8_t *s, size_t len)
 }
 
 static void try_pair(const tok_t *t, const uint8_t *buf, const sym_t *sym, int32_t l, int32_t r,
-                     big_t *h, size_t *n)
+                     tok__cand_t *h, size_t *n)
 {
     if (l < 0 || r < 0 || sym[l].kind == 2 || sym[r].kind == 2)
         return;
@@ -84,7 +39,8 @@ static void try_pair(const tok_t *t, const uint8_t *buf, const sym_t *sym, int32
     int32_t id = lookup(t, buf + sym[l].start, size);
     if (id < 0)
         return;
-    heap_push(h, n, (big_t){.score = t->score[id], .left = l, .right = r, .size = size});
+    tok__heap_push(h, n,
+                   (tok__cand_t){.prio = t->score[id], .left = l, .right = r, .a = (int32_t)size});
 }
 
 int tok__spm_fragment(const tok_t *t, const uint8_t *s, size_t n, tok__ids_t *out)
@@ -95,7 +51,7 @@ int tok__spm_fragment(const tok_t *t, const uint8_t *s, size_t n, tok__ids_t *ou
     size_t cap = 3 * n + 3, nchar = n + 1;
     uint8_t *buf = malloc(cap);
     sym_t *sym = malloc(nchar * sizeof *sym);
-    big_t *heap = malloc(3 * nchar * sizeof *heap);
+    tok__cand_t *heap = malloc(3 * nchar * sizeof *heap);
     int rc = -ENOMEM;
     if (!buf || !sym || !heap)
         goto out;
@@ -130,9 +86,9 @@ int tok__spm_fragment(const tok_t *t, const uint8_t *s, size_t n, tok__ids_t *ou
     for (size_t i = 0; i + 1 < ns; i++)
         try_pair(t, buf, sym, (int32_t)i, (int32_t)i + 1, heap, &hn);
     while (hn) {
-        big_t b = heap_pop(heap, &hn);
+        tok__cand_t b = tok__heap_pop(heap, &hn);
         sym_t *l = &sym[b.left], *r = &sym[b.right];
-        if (l->len == 0 || r->len == 0 || l->next != b.right || l->len + r->len != b.size)
+        if (l->len == 0 || r->len == 0 || l->next != b.right || l->len + r->len != (uint32_t)b.a)
             continue; /* stale */
         l->len += r->len;
         r->len = 0;
