@@ -9,6 +9,7 @@ PACKAGES=(
   libwebsockets-dev libsqlite3-dev libsodium-dev libssl-dev libjansson-dev libcurl4-openssl-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev
   libcmocka-dev libopenblas-dev
+  libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libespeak-ng-dev espeak-ng-data libpulse-dev libasound2-dev
   ffmpeg curl sqlite3 openssl procps python3 bsdutils
 )
