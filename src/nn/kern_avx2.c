@@ -8,6 +8,11 @@
 
 #define NN_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+/* Weights are prefetched this many bytes ahead into L2, as in the AVX-512 kernels (streaming
+ * from memory the hardware prefetchers alone leave ~15% of the bandwidth unused). */
+#define NN_PREFETCH_AHEAD 4096
+#define NN_PF(p) _mm_prefetch((const char *)(p) + NN_PREFETCH_AHEAD, _MM_HINT_T1)
+
 NN_AVX2 static inline float hsum256(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -21,6 +26,8 @@ NN_AVX2 static float dot_f32(const float *a, const float *b, size_t n)
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        NN_PF(a + i);
+        NN_PF(a + i + 16);
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
         s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
         s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
@@ -50,6 +57,7 @@ NN_AVX2 static float dot_f16(const nn_f16_t *w, const float *x, size_t n)
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        NN_PF(w + i);
         s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))),
                              _mm256_loadu_ps(x + i), s0);
         s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8))),
@@ -88,6 +96,8 @@ NN_AVX2 static float dot_q8_0(const nn_block_q8_0 *w, const void *xv, size_t nb)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     size_t b = 0;
     for (; b + 2 <= nb; b += 2) {
+        NN_PF(w + b);
+        NN_PF((const char *)(w + b) + 64);
         __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
         __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(x[b + 1].d));
         __m256i p0 = block_dot(_mm256_loadu_si256((const __m256i *)w[b].qs),
@@ -112,6 +122,7 @@ NN_AVX2 static float dot_q4_0(const nn_block_q4_0 *w, const void *xv, size_t nb)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     size_t b = 0;
     for (; b + 2 <= nb; b += 2) {
+        NN_PF(w + b);
         __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
         __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(x[b + 1].d));
         __m256i p0 = block_dot(q4_bytes(w[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
