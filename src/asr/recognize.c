@@ -38,8 +38,13 @@ static void asr_log_off(void)
 
 static ps_decoder_t *asr_decoder_new(const asr_model_t *m)
 {
+    /* Tuned on the LibriVox clips (docs/speech-recognition.md): 8 Gaussians per frame instead of
+     * 4 and no second (flat-lexicon) pass: 28.2% -> 19.7% WER and faster. No dither and batch
+     * CMN per segment for determinism; our VAD segments, so pocketsphinx's own silence removal
+     * (which would shift the frame times) and noise removal are off. */
     cmd_ln_t *cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", m->hmm, "-lm", m->lm, "-dict",
-                                m->dict, "-dither", "no", "-cmn", "batch", "-remove_noise", "no",
+                                m->dict, "-topn", "8", "-fwdflat", "no", "-bestpath", "yes",
+                                "-dither", "no", "-cmn", "batch", "-remove_noise", "no",
                                 "-remove_silence", "no", "-logfn", "/dev/null", NULL);
     if (!cfg)
         return NULL;
