@@ -22,7 +22,9 @@
 
 struct asr_model {
     char *hmm, *lm, *dict;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;      /* guards idle */
+    pthread_mutex_t load_mu; /* one ps_init at a time: sphinxbase's logging and error state are
+                                process globals */
     ps_decoder_t **idle; /* decoders not checked out */
     size_t n_idle, cap_idle;
 };
@@ -32,11 +34,12 @@ struct asr_model {
 static pthread_once_t asr_log_once = PTHREAD_ONCE_INIT;
 static void asr_log_off(void)
 {
-    /* pocketsphinx logs every step of loading and decoding to stderr; our logging is core_log. */
+    /* pocketsphinx logs every step of loading and decoding to stderr; our logging is core_log.
+     * (Not -logfn: each ps_init would reopen the global log file and close the previous one.) */
     err_set_logfp(NULL);
 }
 
-static ps_decoder_t *asr_decoder_new(const asr_model_t *m)
+static ps_decoder_t *asr_decoder_new(asr_model_t *m)
 {
     /* Tuned on the LibriVox clips (docs/speech-recognition.md): 8 Gaussians per frame instead of
      * 4 and no second (flat-lexicon) pass: 28.2% -> 19.7% WER and faster. No dither and batch
@@ -45,10 +48,12 @@ static ps_decoder_t *asr_decoder_new(const asr_model_t *m)
     cmd_ln_t *cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", m->hmm, "-lm", m->lm, "-dict",
                                 m->dict, "-topn", "8", "-fwdflat", "no", "-bestpath", "yes",
                                 "-dither", "no", "-cmn", "batch", "-remove_noise", "no",
-                                "-remove_silence", "no", "-logfn", "/dev/null", NULL);
+                                "-remove_silence", "no", NULL);
     if (!cfg)
         return NULL;
+    pthread_mutex_lock(&m->load_mu);
     ps_decoder_t *ps = ps_init(cfg);
+    pthread_mutex_unlock(&m->load_mu);
     cmd_ln_free_r(cfg); /* ps_init keeps its own reference */
     return ps;
 }
@@ -109,6 +114,7 @@ int asr_model_new(const char *hmm, const char *lm, const char *dict, asr_model_t
     m->lm = xstrdup(lm);
     m->dict = xstrdup(dict);
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->load_mu, NULL);
     ps_decoder_t *ps = asr_decoder_new(m);
     if (!ps) {
         char q[512];
@@ -130,6 +136,7 @@ void asr_model_free(asr_model_t **mp)
         ps_free(m->idle[i]);
     free(m->idle);
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->load_mu);
     free(m->hmm);
     free(m->lm);
     free(m->dict);

@@ -2,8 +2,8 @@
  * Debian's pocketsphinx-testdata (scored by asr_wer, printed, required <= 30%), asr_wer's own
  * cases, the VAD on synthetic signals (silence, tone bursts at known times, a 70 s continuous
  * signal split into <= 30 s pieces), silence -> empty transcript, the same transcript with 1 and
- * 2 threads, exact WebVTT/SRT, the WAV reader on good, truncated, empty, random and huge input,
- * and a missing model. All five clips run under the sanitizers too (a few seconds). */
+ * 2 threads, two callers sharing one model at once, exact WebVTT/SRT, the WAV reader on good,
+ * truncated, empty, random and huge input, and a missing model. All five clips run under the sanitizers too (a few seconds). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,48 @@ static void test_threads_same(void **state)
     asr_transcript_free(&t1);
     asr_transcript_free(&t2);
     free(two);
+    free(pcm);
+}
+
+/* Two callers share one model at the same time (each gets its own decoder from the pool) and
+ * hear the same words as one caller alone. */
+typedef struct caller {
+    const int16_t *pcm;
+    size_t n;
+    char *text;
+    int rc;
+} caller_t;
+
+static void *caller_run(void *arg)
+{
+    caller_t *c = arg;
+    asr_transcript_t t;
+    c->rc = asr_recognize(g_model, c->pcm, c->n, NULL, &t);
+    c->text = asr_transcript_text(&t);
+    asr_transcript_free(&t);
+    return NULL;
+}
+
+static void test_concurrent_callers(void **state)
+{
+    (void)state;
+    int16_t *pcm = NULL;
+    size_t n = 0;
+    load_clip(CLIPS[4], &pcm, &n);
+    caller_t solo = {pcm, n, NULL, 0}, c[2] = {{pcm, n, NULL, 0}, {pcm, n, NULL, 0}};
+    caller_run(&solo);
+    assert_int_equal(solo.rc, 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, caller_run, &c[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(c[i].rc, 0);
+        assert_string_equal(c[i].text, solo.text);
+        free(c[i].text);
+    }
+    assert_true(strlen(solo.text) > 10);
+    free(solo.text);
     free(pcm);
 }
 
@@ -484,7 +527,8 @@ int main(void)
         cmocka_unit_test(test_wav),          cmocka_unit_test(test_vad_silence),
         cmocka_unit_test(test_vad_bursts),   cmocka_unit_test(test_vad_long),
         cmocka_unit_test(test_model_missing), cmocka_unit_test(test_silence_empty),
-        cmocka_unit_test(test_threads_same), cmocka_unit_test(test_librivox_wer),
+        cmocka_unit_test(test_threads_same), cmocka_unit_test(test_concurrent_callers),
+        cmocka_unit_test(test_librivox_wer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
