@@ -7,7 +7,8 @@
  * files: acoustic model, dictionary, language model) and every recognition thread checks one out
  * for its whole run, so a decoder is only ever used by one thread at a time. The pool grows to the
  * highest concurrency seen and is freed with the model. Each decoder holds its own copy of the
- * model in memory (~25 MB for en-us); the files themselves are only read at load time.
+ * model in memory (about 100 MB for en-us, mostly the language model); the files are only read
+ * at load time.
  *
  * Memory: asr_recognize decodes one VAD segment (at most max_segment_ms, 30 s by default) per
  * thread at a time, so the decoder state is bounded whatever the input length; the caller's PCM
