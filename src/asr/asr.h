@@ -37,6 +37,8 @@ typedef struct asr_model asr_model_t;
 /* Loads the model: hmm is the acoustic model folder, lm a language model (ARPA or binary), dict a
  * pronunciation dictionary; NULL picks the default for each. The files are checked and one
  * decoder is created at once, so a broken model fails here, not at the first recognition.
+ * The files must be trusted (system packages, or models we wrote): pocketsphinx's parsers are not
+ * hardened; a truncated binary LM makes sphinxbase read past a buffer.
  * Returns 0 and *out (free with asr_model_free), -ENOENT when a file or folder is missing
  * (logged with its path), CORE_EBADMEDIA when pocketsphinx cannot load them. */
 int asr_model_new(const char *hmm, const char *lm, const char *dict, asr_model_t **out);

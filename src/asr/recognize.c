@@ -117,8 +117,10 @@ int asr_model_new(const char *hmm, const char *lm, const char *dict, asr_model_t
     pthread_mutex_init(&m->load_mu, NULL);
     ps_decoder_t *ps = asr_decoder_new(m);
     if (!ps) {
-        char q[512];
-        core_log(CORE_LOG_ERROR, "asr_model_load", "hmm=%s", core_log_quote(hmm, q, sizeof q));
+        char q1[512], q2[512], q3[512];
+        core_log(CORE_LOG_ERROR, "asr_model_load", "hmm=%s lm=%s dict=%s",
+                 core_log_quote(hmm, q1, sizeof q1), core_log_quote(lm, q2, sizeof q2),
+                 core_log_quote(dict, q3, sizeof q3));
         asr_model_free(&m);
         return CORE_EBADMEDIA;
     }
