@@ -1,6 +1,7 @@
 /* test_asr: unit tests of the asr module — word error rate over the five LibriVox clips of
  * Debian's pocketsphinx-testdata (scored by asr_wer, printed, required <= 30%), asr_wer's own
- * cases, the VAD on synthetic signals (silence, tone bursts at known times, a 70 s continuous
+ * cases, the VAD on synthetic signals (silence, tone bursts at known times, bursts in swelling
+ * noise, a 70 s continuous
  * signal split into <= 30 s pieces), silence -> empty transcript, the same transcript with 1 and
  * 2 threads, two callers sharing one model at once, exact WebVTT/SRT, the WAV reader on good,
  * truncated, empty, random and huge input, a missing model and damaged model files. All five clips run under the sanitizers too (a few seconds). */
@@ -272,8 +273,9 @@ static void write_file(const char *path, const void *p, size_t n)
 static void test_model_bad_files(void **state)
 {
     (void)state;
-    const char *tmp = getenv("PERSONA_TEST_TMP");
-    assert_non_null(tmp);
+    const char *tmp = getenv("PERSONA_TEST_TMP"); /* set by ctest; /tmp when run by hand */
+    if (!tmp)
+        tmp = "/tmp";
     assert_int_equal(core_mkdirs(tmp), 0);
     char *lm = xasprintf("%s/bad.lm.bin", tmp), *dict = xasprintf("%s/bad.dict", tmp);
     uint8_t rnd[8192];
@@ -370,6 +372,42 @@ static void test_vad_bursts(void **state)
     assert_int_equal(asr_vad(pcm, n, ASR_RATE, &p, &sp, &ns), 0);
     assert_int_equal(ns, 3);
     assert_true(fabs((double)sp[0].start / ASR_RATE - 0.8) <= 0.050);
+    free(sp);
+    free(pcm);
+}
+
+/* Noise that swells from -70 to -40 dBFS over 20 s (1.5 dB/s) with two tone bursts 25 dB above
+ * it: the floor follows the noise, so only the bursts are speech. A fixed floor would call
+ * everything after ~7 s speech. */
+static void test_vad_adaptive_floor(void **state)
+{
+    (void)state;
+    size_t n = 20 * ASR_RATE;
+    int16_t *pcm = xmalloc(n * sizeof *pcm);
+    uint32_t x = 3;
+    for (size_t i = 0; i < n; i++) {
+        double t = (double)i / ASR_RATE, level = pow(10.0, (-70.0 + 1.5 * t) / 20.0) * 32768.0;
+        x = x * 1664525u + 1013904223u;
+        double noise = ((double)(x >> 8) / (double)(1u << 24) - 0.5) * 3.46 * level; /* rms=level */
+        double tn = 0;
+        if ((t >= 5.0 && t < 6.0) || (t >= 15.0 && t < 16.0))
+            tn = 17.8 * level * 1.414 * sin(2 * M_PI * 440.0 * t); /* +25 dB */
+        double v = noise + tn;
+        pcm[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+    }
+    asr_vad_params_t p;
+    asr_vad_defaults(&p);
+    p.pad_ms = 0;
+    p.hangover_ms = 100;
+    asr_span_t *sp = NULL;
+    size_t ns = 0;
+    assert_int_equal(asr_vad(pcm, n, ASR_RATE, &p, &sp, &ns), 0);
+    for (size_t k = 0; k < ns; k++)
+        printf("vad adaptive %zu: %.3f-%.3f s\n", k, (double)sp[k].start / ASR_RATE,
+               (double)sp[k].end / ASR_RATE);
+    assert_int_equal(ns, 2);
+    assert_true(fabs((double)sp[0].start / ASR_RATE - 5.0) <= 0.05);
+    assert_true(fabs((double)sp[1].end / ASR_RATE - 16.0) <= 0.05);
     free(sp);
     free(pcm);
 }
@@ -572,7 +610,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wer_cases),    cmocka_unit_test(test_vtt_srt),
         cmocka_unit_test(test_wav),          cmocka_unit_test(test_vad_silence),
-        cmocka_unit_test(test_vad_bursts),   cmocka_unit_test(test_vad_long),
+        cmocka_unit_test(test_vad_bursts),   cmocka_unit_test(test_vad_adaptive_floor),
+        cmocka_unit_test(test_vad_long),
         cmocka_unit_test(test_model_missing), cmocka_unit_test(test_model_bad_files),
         cmocka_unit_test(test_silence_empty),
         cmocka_unit_test(test_threads_same), cmocka_unit_test(test_concurrent_callers),
