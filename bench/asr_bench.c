@@ -3,9 +3,7 @@
  * recording made in memory by concatenating the clips with 1 s pauses of faint noise (10 minutes
  * by default; `asr_bench MINUTES` to change it). Prints a table and the WER of the long run.
  *
- * Not registered in bench/CMakeLists.txt; build it from a build folder's libraries:
- *   cc -O2 -Isrc bench/asr_bench.c build-asr/libpersona_asr.a build-asr/libpersona_core.a \
- *      $(pkg-config --libs pocketsphinx sphinxbase) -lpthread -lm -o build-asr/asr_bench */
+ * Built by bench/CMakeLists.txt as BUILD/bench/asr_bench; run by bench/asr.sh (`make bench`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

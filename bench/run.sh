@@ -6,10 +6,11 @@
 #   bench/fanout.sh    N WebSocket clients x 20 questions, personad and Flask-SocketIO (~1.5 min)
 #   bench/questions.sh questions/s on a 100,000-passage corpus (~25 s)
 #   bench/speech.sh    POST /v1/questions to persona-desktop's first audio sample (~10 s)
-#   bench/textgen.sh   text engine: kernels, pp/tg tokens/s for shapes A/B/C, training (~10 min)
+#   bench/textgen.sh   text engine: kernels, pp/tg tokens/s for shapes A/B/C, training (~5 min)
+#   bench/asr.sh       speech recognition, x real time at 1 and 2 threads (~2 min)
 # Installs what is missing (apt-get, only when dpkg-query says so). Figures are printed and kept
 # under bench/out/ (summary.txt: the figures; results.txt, *.wrk, logs: the raw material).
-# About 14 minutes on 2 cores; the first run also makes the test videos (~1.5 min), cached in
+# About 12 minutes on 2 cores; the first run also makes the test videos (~1.5 min), cached in
 # bench/out/. Options by environment: BENCH_PIN=1 (pin servers to CPU 0, wrk to CPU 1),
 # NGINX_WORKERS (1), BENCH_SEP_RUNS (3), BENCH_UPLOAD_RANDOM=1, BENCH_OUT (bench/out).
 set -euo pipefail
@@ -38,6 +39,7 @@ T0=$(date +%s)
 "$HERE/questions.sh" "$BUILD"
 "$HERE/speech.sh" "$BUILD"
 "$HERE/textgen.sh" "$BUILD"
+"$HERE/asr.sh" "$BUILD"
 
 {
     echo
@@ -56,6 +58,8 @@ T0=$(date +%s)
     cat "$OUT_DIR/speech/summary.txt" 2>/dev/null || echo "speech: skipped (no persona-desktop)"
     echo
     cat "$OUT_DIR/textgen/summary.txt"
+    echo
+    cat "$OUT_DIR/asr/summary.txt"
     echo
     echo "total: $(( $(date +%s) - T0 )) s"
 } | tee "$OUT_DIR/summary.txt"
