@@ -140,6 +140,28 @@ static const char *const migrations[] = {
     "  error TEXT,"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);",
+
+    /* 4: speech recognition — one transcript per media item (segments and words with times and
+     * confidences as JSON; corrected once the user replaced it with PUT), whose segments are
+     * also the item's corpus passages */
+    "CREATE TABLE transcripts("
+    "  media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  json TEXT NOT NULL,"
+    "  corrected INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX transcripts_by_account ON transcripts(account_id, media_id);",
+
+    /* 5: speech synthesis — each account's voice for answers (espeak-ng voice name, words per
+     * minute, pitch 0-100, volume 0-200); an account without a row uses the defaults */
+    "CREATE TABLE voices("
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+    "  voice TEXT NOT NULL,"
+    "  rate INTEGER NOT NULL,"
+    "  pitch INTEGER NOT NULL,"
+    "  volume INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
