@@ -345,6 +345,7 @@ static int cmd_train(int argc, char **argv)
     ui.every = p.steps >= 20 ? p.steps / 20 : 1;
     catch_signals();
     train_result_t res;
+    p.loss_from = texts.loss_from; /* chat and prompt/completion lines: learn the answers only */
     rc = train_run(&p, (const char *const *)texts.texts, texts.lens, texts.n, out,
                    on_train_progress, &ui, &res, err, sizeof err);
     if (ui.tty && !quiet)

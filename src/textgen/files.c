@@ -19,18 +19,21 @@ void tg_texts_destroy(tg_texts_t *t)
         free(t->texts[i]);
     free(t->texts);
     free(t->lens);
+    free(t->loss_from);
     memset(t, 0, sizeof *t);
 }
 
-static void texts_push(tg_texts_t *t, size_t *cap, char *text, size_t len)
+static void texts_push(tg_texts_t *t, size_t *cap, char *text, size_t len, size_t loss_from)
 {
     if (t->n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         t->texts = xrealloc(t->texts, *cap * sizeof *t->texts);
         t->lens = xrealloc(t->lens, *cap * sizeof *t->lens);
+        t->loss_from = xrealloc(t->loss_from, *cap * sizeof *t->loss_from);
     }
     t->texts[t->n] = text;
     t->lens[t->n] = len;
+    t->loss_from[t->n] = loss_from;
     t->n++;
 }
 
@@ -39,9 +42,11 @@ static bool is_text(json_t *v)
     return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
 }
 
-/* One line's document, or NULL with the reason in why. */
-static char *line_text(json_t *o, char *why, size_t whylen)
+/* One line's document and where its part to learn starts (*loss_from), or NULL with the reason
+ * in why. */
+static char *line_text(json_t *o, size_t *loss_from, char *why, size_t whylen)
 {
+    *loss_from = 0;
     if (!json_is_object(o)) {
         snprintf(why, whylen, "not a JSON object");
         return NULL;
@@ -71,8 +76,27 @@ static char *line_text(json_t *o, char *why, size_t whylen)
             m[i].content = json_string_value(content);
         }
         text = llm_chat_prompt(m, n, false);
-        if (!text)
+        if (!text) {
             snprintf(why, whylen, "the messages could not be rendered");
+            goto done;
+        }
+        /* The turns before the last assistant message are context: render them with the
+         * assistant's header; ChatML renders message by message, so that is a prefix. */
+        size_t last = n;
+        while (last > 0 && strcmp(m[last - 1].role, "assistant") != 0)
+            last--;
+        if (last > 0) {
+            char *ctx = llm_chat_prompt(m, last - 1, true);
+            if (ctx && strncmp(ctx, text, strlen(ctx)) == 0)
+                *loss_from = strlen(ctx);
+            free(ctx);
+        }
+        /* The document ends at the last <|im_end|>: the template's newline after it would be
+         * the one newline always followed by EOS in what is learned, and a small model then
+         * answers the newline that ends "<|im_start|>assistant\n" with EOS: an empty answer. */
+        size_t tl = strlen(text);
+        if (tl > 0 && text[tl - 1] == '\n')
+            text[tl - 1] = '\0';
     done:
         free(m);
         return text;
@@ -83,6 +107,7 @@ static char *line_text(json_t *o, char *why, size_t whylen)
             snprintf(why, whylen, "\"prompt\" and \"completion\" must both be strings");
             return NULL;
         }
+        *loss_from = json_string_length(prompt);
         return xasprintf("%s%s", json_string_value(prompt), json_string_value(completion));
     }
     json_t *text = json_object_get(o, "text");
@@ -134,7 +159,8 @@ int tg_jsonl_parse(const char *data, size_t len, int max_lines, tg_texts_t *out,
             goto out;
         }
         char why[160];
-        char *text = line_text(o, why, sizeof why);
+        size_t from;
+        char *text = line_text(o, &from, why, sizeof why);
         json_decref(o);
         if (!text) {
             snprintf(err, errlen, "line %zu: %s", lineno, why);
@@ -142,7 +168,7 @@ int tg_jsonl_parse(const char *data, size_t len, int max_lines, tg_texts_t *out,
         }
         n_docs++;
         if (out)
-            texts_push(&t, &cap, text, strlen(text));
+            texts_push(&t, &cap, text, strlen(text), from);
         else
             free(text);
     }
@@ -181,8 +207,10 @@ int tg_text_split(const char *data, size_t len, tg_texts_t *out, char *err, size
             stop = le;
             p = nl ? nl + 1 : end;
         }
-        if (stop > start)
-            texts_push(&t, &cap, xstrndup(start, (size_t)(stop - start)), (size_t)(stop - start));
+        if (stop > start) {
+            size_t n = (size_t)(stop - start);
+            texts_push(&t, &cap, xstrndup(start, n), n, 0);
+        }
         if (p < end)
             p++;
     }

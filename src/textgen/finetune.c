@@ -31,6 +31,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#define TG_FT_MIN_EVAL_DOCS 20 /* fewer training documents: none held out for the eval loss */
+
 enum { J_QUEUED, J_RUNNING, J_SUCCEEDED, J_FAILED, J_CANCELLED };
 static const char *const status_names[] = {"queued", "running", "succeeded", "failed",
                                            "cancelled"};
@@ -391,6 +393,11 @@ static void run_job(tg_ft_t *ft, tg_job_t *j)
     p.resume = true;
     p.model_name = j->fine_tuned_model;
     p.eval_every = p.steps >= 20 ? p.steps / 4 : 0;
+    /* A persona's first corpus can be a handful of passages: holding one out would mean the
+     * model never learns it. Below TG_FT_MIN_EVAL_DOCS documents nothing is held out (the eval
+     * loss reported is then the training loss). */
+    if (texts.n < TG_FT_MIN_EVAL_DOCS)
+        p.eval_fraction = 0;
     out_path = xasprintf("%s/%s.gguf", ft->work_dir, j->id);
     ckpt = xasprintf("%s.ckpt", out_path);
     final = xasprintf("%s/%s.gguf", srv->cfg.models_dir, j->fine_tuned_model);
@@ -403,6 +410,7 @@ static void run_job(tg_ft_t *ft, tg_job_t *j)
     core_log(CORE_LOG_INFO, "ft.start", "job=%s model=%s docs=%zu steps=%d", j->id, j->model,
              texts.n, p.steps);
     atomic_store(&srv->sched.training, true);
+    p.loss_from = texts.loss_from; /* chat and prompt/completion lines: learn the answers only */
     rc = train_run(&p, (const char *const *)texts.texts, texts.lens, texts.n, out_path,
                    on_progress, &ctx, &res, err, sizeof err);
     atomic_store(&srv->sched.training, false);

@@ -120,10 +120,13 @@ void tg_sse_append(core_buf_t *b, const char *json_text);
 /* ---- fine-tuning files ---- */
 
 /* The training documents of a JSONL file: one text per line ("messages" rendered with the
- * ChatML template, "prompt" + "completion" concatenated, or "text"). */
+ * ChatML template, "prompt" + "completion" concatenated, or "text"). loss_from[i] is where the
+ * part to learn starts (train_params_t.loss_from): the last assistant message's content (and
+ * its <|im_end|>) for "messages", the completion for "prompt"+"completion", 0 for "text". */
 typedef struct tg_texts {
     char **texts;
     size_t *lens;
+    size_t *loss_from;
     size_t n;
 } tg_texts_t;
 

@@ -81,8 +81,9 @@ void train__swiglu_bwd(nn_pool_t *pool, const float *g, const float *u, const fl
                        float *dg, float *du);
 
 /* Cross-entropy of N rows of V logits against targets; logits are overwritten with
- * d(loss_sum * scale)/d(logits). losses[i] gets each row's loss. Returns the mean loss
- * (summed in row order in double). */
+ * d(loss_sum * scale)/d(logits). losses[i] gets each row's loss. A negative target marks a row
+ * that is not predicted (a context token): loss 0, gradient 0. Returns the mean loss over the
+ * predicted rows (summed in row order in double; 0 when there are none). */
 double train__xent(nn_pool_t *pool, float *logits, const int32_t *targets, int N, int V,
                    float scale, float *losses);
 

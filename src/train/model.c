@@ -270,7 +270,11 @@ double train__model_step(train__model_t *mdl, const int32_t *ids, const int32_t 
     float *xL = mdl->resid + (size_t)c->n_layers * NB * D;
     train__rmsnorm_fwd(pool, xL, w + mdl->off_out_norm, N, D, c->norm_eps, mdl->xnf, mdl->rstdf);
     train__matmul_fwd(pool, mdl->xnf, w + mdl->off_out, N, D, V, false, mdl->logits);
-    double loss = train__xent(pool, mdl->logits, targets, N, V, 1.0f / (float)N, mdl->losses);
+    int counted = 0; /* rows with a target (the others are context: see train__xent) */
+    for (int i = 0; i < N; i++)
+        counted += targets[i] >= 0;
+    double loss = train__xent(pool, mdl->logits, targets, N, V, 1.0f / (float)(counted ? counted : 1),
+                              mdl->losses);
     if (!backward)
         return loss;
 

@@ -590,6 +590,11 @@ TRAIN__HOT static void xent_rows(void *vc, size_t i0, size_t i1)
     int V = c->V;
     for (size_t i = i0; i < i1; i++) {
         float *restrict l = c->logits + i * V;
+        if (c->targets[i] < 0) { /* a context token (train_params_t.loss_from): no loss, no gradient */
+            c->losses[i] = 0;
+            memset(l, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
         float mx = row_max(l, V);
         for (int j = 0; j < V; j++)
             l[j] = fexp(l[j] - mx);
@@ -609,9 +614,12 @@ double train__xent(nn_pool_t *pool, float *logits, const int32_t *targets, int N
     xent_ctx_t c = {logits, losses, targets, V, scale};
     train__parallel(pool, (size_t)N, xent_rows, &c);
     double s = 0;
-    for (int i = 0; i < N; i++)
+    int counted = 0;
+    for (int i = 0; i < N; i++) {
         s += losses[i];
-    return s / N;
+        counted += targets[i] >= 0;
+    }
+    return counted ? s / counted : 0.0;
 }
 
 /* ==== AdamW, norms ==== */

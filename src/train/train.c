@@ -168,6 +168,7 @@ static int check_params(const train_params_t *p, char *err, size_t errlen)
 
 typedef struct {
     int32_t *stream; /* BOS doc EOS BOS doc EOS ... */
+    uint8_t *learn;  /* per stream token: 1 = predicted, 0 = context; NULL = all predicted */
     size_t n_stream;
     size_t *starts;                    /* window starts: seq_len + 1 tokens each */
     size_t n_windows, n_train, n_eval; /* starts[0..n_train) train, then eval */
@@ -179,6 +180,7 @@ typedef struct {
 static void data_free(data_t *d)
 {
     free(d->stream);
+    free(d->learn);
     free(d->starts);
     free(d->ids);
     free(d->tgt);
@@ -196,13 +198,48 @@ static void shuffle(uint32_t *a, size_t n, uint64_t *rng)
     }
 }
 
+/* Tokens of text i: with a loss_from offset inside the text, the context before it and the rest
+ * are tokenized apart (so no token straddles the boundary) and *n_context is the context's
+ * count. NULL on out of memory. */
+static int32_t *encode_doc(const tok_t *tok, const char *text, size_t len, size_t loss_from,
+                           size_t *n_out, size_t *n_context)
+{
+    int32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    *n_context = 0;
+    if (loss_from == 0 || loss_from >= len) {
+        if (tok_encode(tok, text, len, true, &a, &na) != 0)
+            return NULL;
+        *n_out = na;
+        *n_context = loss_from >= len && loss_from > 0 ? na : 0;
+        return a;
+    }
+    if (tok_encode(tok, text, loss_from, true, &a, &na) != 0 ||
+        tok_encode(tok, text + loss_from, len - loss_from, true, &b, &nb) != 0) {
+        free(a);
+        return NULL;
+    }
+    int32_t *all = malloc((na + nb + 1) * sizeof *all);
+    if (all) {
+        memcpy(all, a, na * sizeof *a);
+        memcpy(all + na, b, nb * sizeof *b);
+        *n_out = na + nb;
+        *n_context = na;
+    }
+    free(a);
+    free(b);
+    return all;
+}
+
 static int data_build(data_t *d, const tok_t *tok, const char *const *texts, const size_t *lens,
-                      size_t n, int T, int B, int n_vocab, float eval_fraction, uint64_t seed,
-                      char *err, size_t errlen)
+                      const size_t *loss_from, size_t n, int T, int B, int n_vocab,
+                      float eval_fraction, uint64_t seed, char *err, size_t errlen)
 {
     int rc = -1;
-    core_buf_t buf; /* int32 tokens as bytes */
+    core_buf_t buf;   /* int32 tokens as bytes */
+    core_buf_t learn; /* one byte per token, with loss_from */
     core_buf_init(&buf);
+    core_buf_init(&learn);
     memset(d, 0, sizeof *d);
     int bos = tok_bos(tok), eos = tok_eos(tok);
     size_t total = 0;
@@ -217,9 +254,9 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
             FAIL("the texts are larger than %zu MiB", MAX_TEXT_BYTES >> 20);
         if (lens[i] == 0)
             continue;
-        int32_t *ids = NULL;
-        size_t nid = 0;
-        if (tok_encode(tok, texts[i], lens[i], true, &ids, &nid) != 0)
+        size_t nid = 0, nctx = 0;
+        int32_t *ids = encode_doc(tok, texts[i], lens[i], loss_from ? loss_from[i] : 0, &nid, &nctx);
+        if (!ids)
             FAIL("tokenizing text %zu failed (out of memory)", i);
         for (size_t j = 0; j < nid; j++)
             if (ids[j] < 0 || ids[j] >= n_vocab) {
@@ -233,6 +270,13 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
         core_buf_append(&buf, ids, nid * sizeof *ids);
         if (eos >= 0)
             core_buf_append(&buf, &eos, sizeof eos);
+        if (loss_from) { /* BOS and the context are not predicted; the rest and EOS are */
+            size_t n_ctx = nctx + (bos >= 0), n_all = nid + (bos >= 0) + (eos >= 0);
+            for (size_t j = 0; j < n_all; j++) {
+                uint8_t on = j >= n_ctx;
+                core_buf_append(&learn, &on, 1);
+            }
+        }
         doc_len[i] = nid + (bos >= 0) + (eos >= 0);
         free(ids);
     }
@@ -243,6 +287,8 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
         FAIL("the tokenizer's BOS/EOS ids are outside the model's vocabulary (%d)", n_vocab);
     d->n_stream = ns;
     d->stream = (int32_t *)core_buf_steal(&buf);
+    if (loss_from)
+        d->learn = (uint8_t *)core_buf_steal(&learn);
 
     /* Windows start at every document's start and every T tokens inside a document, so each
      * document is seen from its BOS at position 0 — the way a prompt is run at inference. The
@@ -289,6 +335,7 @@ static int data_build(data_t *d, const tok_t *tok, const char *const *texts, con
     rc = 0;
 out:
     core_buf_destroy(&buf);
+    core_buf_destroy(&learn);
     free(doc_len);
     if (rc != 0)
         data_free(d);
@@ -299,8 +346,9 @@ static void fill_window(const data_t *d, size_t start, int T, int32_t *ids, int3
 {
     size_t ns = d->n_stream;
     for (int i = 0; i < T; i++) {
+        size_t next = (start + (size_t)i + 1) % ns;
         ids[i] = d->stream[(start + (size_t)i) % ns];
-        tgt[i] = d->stream[(start + (size_t)i + 1) % ns];
+        tgt[i] = d->learn && !d->learn[next] ? -1 : d->stream[next];
     }
 }
 
@@ -366,6 +414,8 @@ static uint64_t run_hash(const train_params_t *p, const llm_config_t *c, float l
     h = fnv(h, pi, sizeof pi);
     FNV_VAL(h, p->seed);
     h = fnv(h, d->stream, d->n_stream * sizeof *d->stream);
+    if (d->learn)
+        h = fnv(h, d->learn, d->n_stream);
     return h & INT64_MAX; /* stored as a u64 key, read back through the i64 getter */
 }
 
@@ -596,8 +646,8 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
     if (nn_pool_create(p->n_threads, &pool) != 0)
         FAIL("cannot start %d threads", p->n_threads);
 
-    if (data_build(&d, tok, texts, lens, n, T, B, c.n_vocab, p->eval_fraction, p->seed, err,
-                   errlen) != 0)
+    if (data_build(&d, tok, texts, lens, p->loss_from, n, T, B, c.n_vocab, p->eval_fraction,
+                   p->seed, err, errlen) != 0)
         goto out;
     if (train__model_init(&mdl, &c, B, T, true, pool, err, errlen) != 0)
         goto out;

@@ -68,6 +68,10 @@ typedef struct {
     uint64_t seed;         /* default 1 */
     int n_threads;         /* 0 = all cores */
     const char *model_name; /* general.name of the result (NULL = "persona") */
+    /* Per text, a byte offset: the bytes before it are context that is read but not predicted
+     * (no loss on those tokens: the system and user turns of a chat example, a prompt before its
+     * completion); BOS is never predicted, EOS always. NULL: every token is predicted. */
+    const size_t *loss_from;
 } train_params_t;
 
 void train_params_default(train_params_t *p);

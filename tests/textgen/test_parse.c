@@ -193,6 +193,10 @@ static void test_jsonl(void **state)
     assert_string_equal(t.texts[1], "2+2=4");
     assert_string_equal(t.texts[2], "plain words");
     assert_int_equal(t.lens[2], 11);
+    /* what is learned: the last assistant message (with its end marker), the completion, all */
+    assert_string_equal(t.texts[0] + t.loss_from[0], "hello<|im_end|>");
+    assert_string_equal(t.texts[1] + t.loss_from[1], "4");
+    assert_int_equal(t.loss_from[2], 0);
     tg_texts_destroy(&t);
     assert_int_equal(tg_jsonl_parse(ok, strlen(ok), 10, NULL, err, sizeof err), 0);
     assert_int_equal(tg_jsonl_parse(ok, strlen(ok), 2, NULL, err, sizeof err), -1);

@@ -382,6 +382,48 @@ static void test_xent(void **state)
     free(c.logits), free(c.work), free(c.losses), free(grad);
 }
 
+/* Rows whose target is negative are context (train_params_t.loss_from): no loss, no gradient,
+ * and the mean is over the predicted rows only. */
+static void xent_masked_fwd(void *vc)
+{
+    xent_t *c = vc;
+    memcpy(c->work, c->logits, sizeof(float) * (size_t)c->N * c->V);
+    c->loss = (float)train__xent(NULL, c->work, c->tgt, c->N, c->V, 1.0f / 2, c->losses);
+}
+
+static void test_xent_masked(void **state)
+{
+    (void)state;
+    int N = 4, V = 11;
+    int32_t tgt[4] = {-1, 10, -1, 5};
+    xent_t c = {
+        rand_buf((size_t)N * V, 4), zero_buf((size_t)N * V), zero_buf((size_t)N), 0, tgt, N, V};
+    xent_masked_fwd(&c);
+    double want = 0;
+    for (int i = 1; i < N; i += 2) {
+        double s = 0;
+        for (int j = 0; j < V; j++)
+            s += exp(c.logits[i * V + j]);
+        want += log(s) - c.logits[i * V + tgt[i]];
+    }
+    assert_float_equal(c.loss, want / 2, 1e-5);
+    for (int j = 0; j < V; j++) {
+        assert_true(c.work[0 * V + j] == 0.0f);
+        assert_true(c.work[2 * V + j] == 0.0f);
+    }
+    assert_true(c.losses[0] == 0.0f && c.losses[2] == 0.0f);
+    float *grad = malloc(sizeof(float) * N * V);
+    memcpy(grad, c.work, sizeof(float) * N * V);
+    float one = 1;
+    probe_t p = {xent_masked_fwd, &c, &c.loss, &one, 1};
+    check_grad("xent masked dlogits", &p, c.logits, (size_t)N * V, grad, 1e-2f);
+    int32_t none[4] = {-1, -1, -1, -1};
+    c.tgt = none;
+    xent_masked_fwd(&c);
+    assert_true(c.loss == 0.0f); /* nothing to predict: 0, not NaN */
+    free(c.logits), free(c.work), free(c.losses), free(grad);
+}
+
 /* ==== AdamW, sum of squares ==== */
 
 static void test_adamw(void **state)
@@ -548,7 +590,7 @@ int main(void)
         cmocka_unit_test(test_embedding),  cmocka_unit_test(test_rmsnorm),
         cmocka_unit_test(test_matmul),     cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention),  cmocka_unit_test(test_swiglu),
-        cmocka_unit_test(test_xent),       cmocka_unit_test(test_exp),
+        cmocka_unit_test(test_xent),       cmocka_unit_test(test_xent_masked),       cmocka_unit_test(test_exp),
         cmocka_unit_test(test_adamw),      cmocka_unit_test(test_model_untied),
         cmocka_unit_test(test_model_tied),
     };

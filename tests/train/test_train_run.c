@@ -107,10 +107,12 @@ static int watch(void *ud, const train_progress_t *p)
     return 0;
 }
 
-static char *generate(const llm_model_t *m, const char *prompt, int max_tokens)
+static char *generate_special(const llm_model_t *m, const char *prompt, int max_tokens,
+                              bool parse_special)
 {
     llm_gen_params_t gp;
     memset(&gp, 0, sizeof gp);
+    gp.parse_special = parse_special;
     llm_sampling_default(&gp.sampling);
     gp.sampling.temperature = 0;
     gp.sampling.repeat_penalty = 1.0f;
@@ -130,6 +132,11 @@ static char *generate(const llm_model_t *m, const char *prompt, int max_tokens)
     } while (st == LLM_GEN_RUNNING);
     llm_gen_free(&g);
     return core_buf_steal(&out);
+}
+
+static char *generate(const llm_model_t *m, const char *prompt, int max_tokens)
+{
+    return generate_special(m, prompt, max_tokens, false);
 }
 
 static void test_overfit_and_generate(void **state)
@@ -224,6 +231,65 @@ static int cancel_cb(void *ud, const train_progress_t *p)
 {
     const cancel_t *c = ud;
     return p->step == c->cancel_at;
+}
+
+/* loss_from: chat examples whose user turn is context. The model learns to answer each question
+ * (greedy generation after the assistant header gives the answer and stops at <|im_end|>), and
+ * the loss it reports is over the answers only. */
+static void test_loss_from_chat(void **state)
+{
+    (void)state;
+    static const char *Q[] = {"Where did you grow up?", "What did your grandmother bake?",
+                              "What did you paint blue?"};
+    static const char *A[] = {"By the sea in Brighton.", "Rye bread with caraway seeds.",
+                              "An old steel bicycle."};
+    enum { NQ = 3 };
+    char *texts[NQ];
+    size_t lens[NQ], from[NQ];
+    for (int i = 0; i < NQ; i++) {
+        char *ctx = xasprintf("<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", Q[i]);
+        texts[i] = xasprintf("%s%s<|im_end|>\n", ctx, A[i]);
+        lens[i] = strlen(texts[i]);
+        from[i] = strlen(ctx);
+        free(ctx);
+    }
+    train_params_t p;
+    micro_params(&p, 250);
+    p.vocab_size = 400;
+    p.lr = 5e-3f;
+    p.eval_fraction = 0;
+    p.weight_decay = 0;
+    p.loss_from = from;
+    char *out = path_of("loss_from.gguf"), err[256] = "";
+    train_result_t res;
+    int rc = train_run(&p, (const char *const *)texts, lens, NQ, out, NULL, NULL, &res, err,
+                       sizeof err);
+    if (rc != 0)
+        print_error("train_run: %s\n", err);
+    assert_int_equal(rc, 0);
+    print_message("loss_from: final loss %.4f over the answers\n", (double)res.train_loss);
+    assert_true(res.train_loss < 0.05f); /* the answers are fully determined by the questions */
+    llm_model_t *m = NULL;
+    assert_int_equal(llm_load(out, &m, err, sizeof err), 0);
+    for (int i = 0; i < NQ; i++) {
+        char *prompt = xasprintf("<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", Q[i]);
+        char *text = generate_special(m, prompt, 40, true);
+        print_message("%s -> \"%s\"\n", Q[i], text);
+        assert_string_equal(text, A[i]);
+        free(text), free(prompt);
+    }
+    llm_free(&m);
+    /* the same texts with everything but EOS as context: only "stop here" is learned */
+    for (int i = 0; i < NQ; i++)
+        from[i] = lens[i];
+    micro_params(&p, 20);
+    p.loss_from = from;
+    assert_int_equal(train_run(&p, (const char *const *)texts, lens, NQ, out, NULL, NULL, &res,
+                               err, sizeof err), 0);
+    assert_true(isfinite(res.train_loss));
+    for (int i = 0; i < NQ; i++)
+        free(texts[i]);
+    free(out);
 }
 
 static void test_same_seed_same_file(void **state)
@@ -539,7 +605,7 @@ int main(void)
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_edges),           cmocka_unit_test(test_same_seed_same_file),
         cmocka_unit_test(test_cancel_resume),        cmocka_unit_test(test_continue_from_f16),
-        cmocka_unit_test(test_overfit_and_generate),
+        cmocka_unit_test(test_overfit_and_generate), cmocka_unit_test(test_loss_from_chat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
