@@ -27,6 +27,8 @@ if [ "${TEXTGEN:-1}" != 0 ]; then
     done
     PERSONAD_FLAGS="--textgen $TG_URL ${PERSONAD_FLAGS:-}"
 fi
+TG_MSG="off (TEXTGEN=0): answers quote the persona's own words"
+[ -n "$TG_PID" ] && TG_MSG="$TG_URL (models in ./data/models, log in data/textgen.log)"
 cat <<MSG
 
 persona: starting personad with its data in ./data (SQLite database + blob store).
@@ -41,7 +43,7 @@ persona: starting personad with its data in ./data (SQLite database + blob store
       $BUILD/persona upload video.mp4
   Train the persona's model on what was uploaded, then ask it:
       $BUILD/persona train --wait && $BUILD/persona ask "what did I say about the sea?"
-  Text generation service: ${TG_PID:+$TG_URL (models in ./data/models, log in data/textgen.log)}${TG_PID:-off (TEXTGEN=0)}
+  Text generation service: $TG_MSG
   Reach it from your phone: make run PERSONAD_FLAGS='--host 0.0.0.0' (and see docs/deploy.md for TLS).
   Stop with Ctrl-C.
 
