@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  watch    print the account's events live\n"
     "  train    train the persona's text generation model on the account's words\n"
     "  model    show the account's text generation model and its training\n"
+    "  voice    show or change the account's speech synthesis voice\n"
+    "  say      synthesize text into a WAV or Ogg/Opus file\n"
     "  help     show the help of a command\n"
     "\n"
     "Global options (before the command):\n"
@@ -47,6 +49,7 @@ static const struct {
     {"whoami", cli__cmd_whoami}, {"upload", cli__cmd_upload}, {"media", cli__cmd_media},
     {"devices", cli__cmd_devices}, {"ask", cli__cmd_ask},         {"watch", cli__cmd_watch},
     {"train", cli__cmd_train},   {"model", cli__cmd_model},
+    {"voice", cli__cmd_voice},   {"say", cli__cmd_say},
 };
 
 int cli__ctx_save_config(cli__ctx_t *ctx) {

@@ -252,5 +252,7 @@ int cli__cmd_ask(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_watch(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_train(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_model(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_voice(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_say(cli__ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -86,6 +86,15 @@ int media_decode_pcm16k(const char *in_path, const char *out_wav, double *durati
 int media_thumbnail(const char *in_path, const char *out_jpeg, int max_side, char *err,
                     size_t errcap);
 
+/* Encodes pcm[0..n) (mono signed 16-bit at rate Hz, 8000..192000) as Opus (libopus, mono,
+ * 24 kHz for input up to 24 kHz, else 48 kHz; 32 kbit/s, VoIP tuning) in an Ogg stream held in
+ * memory: *out (malloc'd, the caller frees) of *out_len bytes. n may be 0 (a valid, empty stream). The stream's duration is n/rate
+ * (encoder delay trimmed by the pre-skip header, the end by the last granule position).
+ * Returns 0, -EINVAL (bad rate), -ENOMEM, or CORE_EBADMEDIA when FFmpeg has no Opus encoder,
+ * with a reason in err; on failure *out is NULL and *out_len 0. */
+int media_encode_opus_ogg(const int16_t *pcm, size_t n, int rate, uint8_t **out, size_t *out_len,
+                          char *err, size_t errcap);
+
 /* Silences FFmpeg's own logging (persona logs the errors it reports). Call once at start. */
 void media_init(void);
 

@@ -201,6 +201,9 @@ void srv_h_events(srv_req_t *r);
 void srv_h_ws_plain(srv_req_t *r);
 void srv_h_model_train(srv_req_t *r);
 void srv_h_model_get(srv_req_t *r);
+void srv_h_voice_get(srv_req_t *r);
+void srv_h_voice_put(srv_req_t *r);
+void srv_h_tts(srv_req_t *r);
 
 /* ---- hub.c: events to WebSocket clients and long-poll waiters ---- */
 srv_hub_t *srv_hub_new(server_t *s);

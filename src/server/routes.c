@@ -26,6 +26,9 @@ static const srv_route_t routes[] = {
     {"GET", "/v1/events", srv_h_events, SRV_AUTH},
     {"POST", "/v1/persona/train", srv_h_model_train, SRV_AUTH | SRV_JSON_BODY},
     {"GET", "/v1/persona/model", srv_h_model_get, SRV_AUTH},
+    {"GET", "/v1/voice", srv_h_voice_get, SRV_AUTH},
+    {"PUT", "/v1/voice", srv_h_voice_put, SRV_AUTH | SRV_JSON_BODY},
+    {"POST", "/v1/tts", srv_h_tts, SRV_AUTH | SRV_JSON_BODY},
     {"GET", "/v1/ws", srv_h_ws_plain, SRV_ON_LOOP},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])

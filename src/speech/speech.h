@@ -19,6 +19,7 @@ enum {
     SPEECH_EINIT = -10101,  /* espeak-ng could not start (its voice data is missing?) */
     SPEECH_EVOICE = -10102, /* no voice of that name */
     SPEECH_ESYNTH = -10103, /* espeak-ng failed while synthesizing */
+    SPEECH_ESSML = -10104,  /* SSML outside the subset speech_ssml_check accepts */
 };
 /* A static string for err (a SPEECH_E* code, or anything core_strerror knows). */
 const char *speech_strerror(int err);
@@ -35,9 +36,11 @@ typedef struct speech_config {
     int pitch;         /* 0..99, 50 is the voice's own */
     int volume;        /* 0..200, 100 is normal */
     int max_seconds;   /* longest audio one call may produce (1..86400); longer: CORE_ELIMIT */
+    bool ssml;         /* text is SSML-lite (speech_ssml_check); false: plain text, where '<'
+                        * and '&' are spoken, never parsed */
 } speech_config_t;
 
-/* Fills c with the defaults: en-us, 175 wpm, pitch 50, volume 100, 600 s. */
+/* Fills c with the defaults: en-us, 175 wpm, pitch 50, volume 100, 600 s, plain text. */
 void speech_config_default(speech_config_t *c);
 /* Checks the ranges above. Returns 0 or -EINVAL. Does not check that the voice exists. */
 int speech_config_check(const speech_config_t *c);
@@ -60,6 +63,26 @@ void speech_shutdown(void);
  * *pcm NULL and *nsamples 0. */
 int speech_synthesize(const speech_config_t *cfg, const char *text, size_t len, int16_t **pcm,
                       size_t *nsamples, int *sample_rate);
+
+/* The SSML subset we pass to espeak-ng: elements <speak>, <break time="250ms|1.5s"/> (at most
+ * 10 s), <emphasis> (optional level="strong|moderate|reduced|none"), <prosody> with rate, pitch
+ * and volume (a keyword such as "slow"/"loud", or a signed number with '%'); text with the
+ * entities &lt; &gt; &amp; &quot; &apos; only; no comments, processing instructions, CDATA or
+ * DOCTYPE; tags properly nested, at most 32 deep. The <speak> root is optional.
+ * Returns 0, or SPEECH_ESSML with the first problem and its byte offset in err (at most errcap
+ * bytes, NUL-terminated; err may be NULL). Any bytes are safe to pass. */
+int speech_ssml_check(const char *text, size_t len, char *err, size_t errcap);
+
+/* One voice espeak-ng has. */
+typedef struct speech_voice {
+    char name[64];     /* what speech_config_t.voice takes: the language code ("en-us", "de") */
+    char desc[64];     /* espeak-ng's own name ("English_(America)") */
+    int gender;        /* 0 unknown, 1 male, 2 female */
+} speech_voice_t;
+/* The installed voices, sorted by name, one per language code (malloc'd array the caller frees;
+ * *n its length). Starts espeak-ng if needed. Returns 0, SPEECH_EINIT or -ENOMEM (*out NULL,
+ * *n 0). Thread-safe (under the synthesis mutex). */
+int speech_list_voices(speech_voice_t **out, size_t *n);
 
 /* Writes a WAV file (RIFF, PCM, 16-bit, mono) of pcm[0..nsamples) at sample_rate to path:
  * written to a temporary file in the same folder, fsynced and renamed over path, so a reader

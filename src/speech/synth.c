@@ -1,8 +1,10 @@
-/* speech synth: espeak-ng behind one mutex. espeak-ng keeps everything in globals (voice,
+/* speech synth: espeak-ng behind one mutex (synthesis and the voice list). espeak-ng keeps everything in globals (voice,
  * parameters, the synth callback), so this file owns them: g_lock serializes start-up,
  * synthesis and shutdown; the callback finds the current call's output through g_out, set for
  * the length of one call.
- * Invariant: while g_lock is not held, no espeak_* function is running and g_out is NULL. */
+ * Invariant: while g_lock is not held, no espeak_* function is running and g_out is NULL.
+ * Text always reaches espeak-ng in SSML mode: plain text is escaped first (&lt; &amp; &gt;), so
+ * a '<' a user typed is spoken, never parsed as markup; SSML is passed after speech_ssml_check. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@ const char *speech_strerror(int err) {
     case SPEECH_EINIT: return "speech synthesis could not start (espeak-ng data missing?)";
     case SPEECH_EVOICE: return "no speech synthesis voice of that name";
     case SPEECH_ESYNTH: return "speech synthesis failed";
+    case SPEECH_ESSML: return "SSML outside the supported subset";
     default: return core_strerror(err);
     }
 }
@@ -34,6 +37,7 @@ void speech_config_default(speech_config_t *c) {
     c->pitch = 50;
     c->volume = 100;
     c->max_seconds = SPEECH_DEFAULT_MAX_SECONDS;
+    c->ssml = false;
 }
 
 int speech_config_check(const speech_config_t *c) {
@@ -155,10 +159,13 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
 }
 
 /* A NUL-terminated copy of text with anything espeak-ng should not see as a space: invalid
- * UTF-8, C0/DEL control characters other than line breaks. *blank set when nothing but
- * blanks is left. Returns NULL on -ENOMEM. */
-static char *clean_text(const char *text, size_t len, bool *blank) {
-    char *out = malloc(len + 1);
+ * UTF-8, C0/DEL control characters other than line breaks; with escape, '<' '>' '&' become
+ * XML entities (plain text read in SSML mode). *blank set when nothing but blanks is left.
+ * Returns NULL on -ENOMEM. */
+static char *clean_text(const char *text, size_t len, bool escape, bool *blank) {
+    if (len > (SIZE_MAX - 1) / 5)
+        return NULL;
+    char *out = malloc((escape ? len * 5 : len) + 1);
     if (!out)
         return NULL;
     const unsigned char *s = (const unsigned char *)text;
@@ -177,7 +184,13 @@ static char *clean_text(const char *text, size_t len, bool *blank) {
                 c = ' ';
             if (c != ' ' && c != '\n')
                 *blank = false;
-            out[o++] = (char)c;
+            const char *ent = !escape ? NULL : c == '<' ? "&lt;" : c == '>' ? "&gt;"
+                                            : c == '&' ? "&amp;" : NULL;
+            if (ent) {
+                memcpy(out + o, ent, strlen(ent));
+                o += strlen(ent);
+            } else
+                out[o++] = (char)c;
         } else {
             memcpy(out + o, s + i, k);
             o += k;
@@ -205,9 +218,11 @@ int speech_synthesize(const speech_config_t *cfg, const char *text, size_t len, 
         return rc;
     const char *voice = cfg->voice ? cfg->voice : SPEECH_DEFAULT_VOICE;
 
+    if (cfg->ssml && (rc = speech_ssml_check(text, len, NULL, 0)) < 0)
+        return rc;
     bool blank = true;
     char *clean = NULL;
-    if (len > 0 && !(clean = clean_text(text, len, &blank)))
+    if (len > 0 && !(clean = clean_text(text, len, !cfg->ssml, &blank)))
         return -ENOMEM;
 
     synth_out_t out = {0};
@@ -234,8 +249,8 @@ int speech_synthesize(const speech_config_t *cfg, const char *text, size_t len, 
     }
     out.max = (size_t)cfg->max_seconds * (size_t)g_rate;
     g_out = &out;
-    espeak_ERROR er = espeak_Synth(clean, strlen(clean) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8,
-                                   NULL, NULL);
+    espeak_ERROR er = espeak_Synth(clean, strlen(clean) + 1, 0, POS_CHARACTER, 0,
+                                   espeakCHARS_UTF8 | espeakSSML, NULL, NULL);
     g_out = NULL;
     if (out.err)
         rc = out.err;
@@ -256,5 +271,48 @@ out:
     }
     *pcm = out.pcm;
     *nsamples = out.n;
+    return 0;
+}
+
+static int voice_cmp(const void *a, const void *b) {
+    return strcmp(((const speech_voice_t *)a)->name, ((const speech_voice_t *)b)->name);
+}
+
+int speech_list_voices(speech_voice_t **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&g_lock);
+    int rc = start_locked();
+    if (rc < 0) {
+        pthread_mutex_unlock(&g_lock);
+        return rc;
+    }
+    const espeak_VOICE **all = espeak_ListVoices(NULL);
+    size_t cap = 0;
+    while (all && all[cap])
+        cap++;
+    speech_voice_t *v = calloc(cap ? cap : 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; v && i < cap; i++) {
+        /* languages: a priority byte, then a NUL-terminated code, repeated; the first is the
+         * voice's own */
+        const char *lang = all[i]->languages ? all[i]->languages + 1 : "";
+        if (!*lang || strlen(lang) >= sizeof v[k].name || strncmp(lang, "mb-", 3) == 0)
+            continue; /* mbrola voices need data Debian does not ship with espeak-ng */
+        snprintf(v[k].name, sizeof v[k].name, "%s", lang);
+        snprintf(v[k].desc, sizeof v[k].desc, "%s", all[i]->name ? all[i]->name : "");
+        v[k].gender = all[i]->gender;
+        k++;
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (!v)
+        return -ENOMEM;
+    qsort(v, k, sizeof *v, voice_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || strcmp(v[u - 1].name, v[i].name) != 0)
+            v[u++] = v[i];
+    *out = v;
+    *n = u;
     return 0;
 }

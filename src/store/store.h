@@ -379,4 +379,16 @@ int store_blob_path(const store_t *st, const char *sha256, char *out, size_t cap
  * next store_open. */
 char *store_temp_path(store_t *st, const char *suffix);
 
+/* ==== voices: each account's speech synthesis settings (migration 5) ==== */
+typedef struct store_voice {
+    char voice[64];         /* espeak-ng voice name, e.g. "en-us" */
+    int rate, pitch, volume;
+    int64_t updated_at;     /* 0 when the account has no row (defaults) */
+} store_voice_t;
+/* The account's settings into *out. -ENOENT when it has none (the caller uses its defaults). */
+int store_voice_get(store_t *st, int64_t account_id, store_voice_t *out);
+/* Stores (inserts or replaces) the account's settings; the caller validated them. Returns 0,
+ * -ENOENT for no such account, -EINVAL for an empty or too long voice, CORE_ESQL. */
+int store_voice_put(store_t *st, int64_t account_id, const store_voice_t *v);
+
 #endif
