@@ -130,4 +130,56 @@ int asr_wav_parse(const void *data, size_t len, int16_t **pcm, size_t *n, int *r
  * -EFBIG from reading. */
 int asr_wav_read(const char *path, size_t max_bytes, int16_t **pcm, size_t *n, int *rate);
 
+
+/* ---- personal vocabulary language model (lm.c, g2p.c) ---- */
+#define ASR_LM_MAX_TEXT_BYTES (8u << 20) /* texts beyond this many bytes in all are ignored */
+#define ASR_LM_MAX_VOCAB 50000           /* distinct words; later new words end their sentence */
+#define ASR_LM_MAX_NGRAMS 1000000        /* distinct n-grams of all orders; later ones dropped */
+#define ASR_LM_MAX_WORD 48               /* longer "words" are dropped */
+
+/* Normalizes text[0..len) for n-gram counting: one sentence per line (sentences end at . ! ? ;
+ * and newlines), words of ASCII letters and inner apostrophes, lower-cased, single spaces;
+ * everything else is a break. Appends to out. Returns 0, -EINVAL for NULL. */
+int asr_lm_normalize(const char *text, size_t len, core_buf_t *out);
+
+/* An interpolated Witten-Bell trigram model of some texts (sentences wrapped in <s> </s>). */
+typedef struct asr_ngram asr_ngram_t;
+/* Counts texts[0..n) (NUL-terminated; NULL entries skipped; bounded by the limits above).
+ * Returns 0 and *out (asr_ngram_free), -EINVAL for NULL. */
+int asr_ngram_new(const char *const *texts, size_t n, asr_ngram_t **out);
+void asr_ngram_free(asr_ngram_t **m);
+/* Words: id 0 is <s>, 1 is </s>; asr_ngram_id gives -1 for an unknown word. */
+size_t asr_ngram_vocab_size(const asr_ngram_t *m);
+const char *asr_ngram_word(const asr_ngram_t *m, size_t id);
+int32_t asr_ngram_id(const asr_ngram_t *m, const char *w);
+/* P(w | h2 h1) (h1 the previous word; h1/h2 NULL for less history, unknown history words back
+ * off). Sums to 1 over the vocabulary less <s> for every history; 0 for unknown w or <s>. */
+double asr_ngram_prob(const asr_ngram_t *m, const char *w, const char *h1, const char *h2);
+
+/* Letter-to-sound: word (ASCII letters, apostrophes; case ignored) -> ARPAbet phones separated
+ * by spaces in out[0..cap). Returns 0, -EINVAL for an empty or non-letter word, -ENOSPC. */
+int asr_g2p(const char *word, char *out, size_t cap);
+
+typedef struct asr_lm_options {
+    double weight;            /* the personal model's share for new words, 0..1 (0.5) */
+    const char *general_lm;   /* ASR_DEFAULT_LM */
+    const char *general_dict; /* ASR_DEFAULT_DICT */
+} asr_lm_options_t;
+void asr_lm_options_defaults(asr_lm_options_t *o);
+
+/* Writes m as a trigram ARPA file (Witten-Bell in back-off form: the same probabilities as
+ * asr_ngram_prob). Returns 0, -EINVAL, -errno. */
+int asr_ngram_write_arpa(const asr_ngram_t *m, const char *path);
+
+/* Builds an account's language model from its texts into out_dir (created; personad uses
+ * <data_dir>/lm/<account_id>): lm.bin, the general model plus each word of the texts it lacks as
+ * a unigram of probability weight * P_personal(w) (sphinxbase binary); dict, the general
+ * dictionary plus asr_g2p pronunciations of those words; personal.arpa, the texts' own trigram
+ * model. Load with asr_model_new(NULL, "<out_dir>/lm.bin", "<out_dir>/dict"). Files are replaced
+ * by rename. opts NULL: defaults. About a second (the 27 MB general model is read and written).
+ * Returns 0, -EINVAL, -ENOENT (general model missing), CORE_EBADMEDIA when sphinxbase cannot
+ * read or write a model, -errno from writing. */
+int asr_lm_build(const char *const *texts, size_t n, const char *out_dir,
+                 const asr_lm_options_t *opts);
+
 #endif
