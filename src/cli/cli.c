@@ -29,6 +29,7 @@ static const char usage_text[] =
     "  model    show the account's text generation model and its training\n"
     "  voice    show or change the account's speech synthesis voice\n"
     "  say      synthesize text into a WAV or Ogg/Opus file\n"
+    "  transcript  print an item's transcript (text, JSON, WebVTT or SRT)\n"
     "  help     show the help of a command\n"
     "\n"
     "Global options (before the command):\n"
@@ -50,6 +51,7 @@ static const struct {
     {"devices", cli__cmd_devices}, {"ask", cli__cmd_ask},         {"watch", cli__cmd_watch},
     {"train", cli__cmd_train},   {"model", cli__cmd_model},
     {"voice", cli__cmd_voice},   {"say", cli__cmd_say},
+    {"transcript", cli__cmd_transcript},
 };
 
 int cli__ctx_save_config(cli__ctx_t *ctx) {

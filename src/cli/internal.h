@@ -254,5 +254,6 @@ int cli__cmd_train(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_model(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_voice(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_say(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_transcript(cli__ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -39,6 +39,7 @@ static const opt_t options[] = {
     O(login_window_s, OPT_INT, "300", "window of the failed-login limits, seconds"),
     O(job_max_attempts, OPT_INT, "3", "times a job is started before it is failed"),
     O(thumbnail_size, OPT_INT, "320", "longer side of thumbnails, pixels"),
+    O(asr_threads, OPT_INT, "2", "speech recognition threads per transcribed item (1..64)"),
     O(log_level, OPT_STR, "info", "debug | info | warn | error"),
     O(log_requests, OPT_BOOL, "true", "one log line per HTTP request"),
     O(http_timeout_s, OPT_INT, "30", "idle timeout while a request is being received"),
@@ -255,6 +256,10 @@ static int validate(const config_t *cfg, FILE *err)
         cfg->textgen_max_tokens < 1) {
         fprintf(err, "personad: textgen_train_steps, textgen_timeout_s, textgen_retry_min_ms and "
                      "textgen_max_tokens >= 1, textgen_retry_max_ms >= textgen_retry_min_ms\n");
+        return -EINVAL;
+    }
+    if (cfg->asr_threads < 1 || cfg->asr_threads > 64) {
+        fprintf(err, "personad: asr_threads must be 1..64\n");
         return -EINVAL;
     }
     if (cfg->job_max_attempts < 1 || cfg->thumbnail_size < 16 || cfg->upload_queue_kib < 64 ||

@@ -26,6 +26,7 @@ typedef struct config {
     int login_window_s;
     int job_max_attempts;
     int thumbnail_size;
+    int asr_threads;            /* speech recognition threads per item, 1..64 */
     char *log_level;
     bool log_requests;
     int http_timeout_s;

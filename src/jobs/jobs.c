@@ -43,7 +43,7 @@ static int run_job(jobs_t *j, const store_job_t *job)
     if (strcmp(job->kind, "model.train") == 0)
         return jobs_run_model_train(j->st, job, &j->cfg);
     if (strcmp(job->kind, "media.process") == 0) {
-        int rc = jobs_run_media_process(j->st, job, j->cfg.thumbnail_size);
+        int rc = jobs_run_media_process(j->st, job, &j->cfg);
         /* Tell the account's clients; the item's status is the truth if this is lost. */
         store_media_t m = {0};
         if (store_media_get(j->st, job->account_id, job->media_id, &m) == 0) {
@@ -168,6 +168,7 @@ void jobs_stop(jobs_t **pj)
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     oai_client_free(&j->cfg.textgen);
+    jobs_asr_release();
     free(j->threads);
     free(j);
     *pj = NULL;

@@ -9,6 +9,7 @@
 #ifndef PERSONA_JOBS_H
 #define PERSONA_JOBS_H
 
+#include "asr/asr.h"
 #include "oai/oai.h"
 #include "store/store.h"
 
@@ -22,6 +23,9 @@ typedef struct jobs_config {
     int workers;        /* threads, >= 1 */
     int max_attempts;   /* see store_job_claim */
     int thumbnail_size; /* longer side, pixels */
+    int asr_threads;    /* speech recognition threads per transcribed item (0: 2) */
+    const char *data_dir; /* <data_dir>/lm/<account>/lm.arpa: an account's language model
+                             (NULL: the general model only); borrowed until jobs_stop */
     jobs_event_fn on_event; /* may be NULL */
     void *event_ud;
 
@@ -61,7 +65,25 @@ void jobs_stop(jobs_t **j);
 /* Runs one claimed media.process job to its end (store_job_finish included). Exposed for tests.
  * Returns 0 when the job was ended (done or failed), or a negative code if it could not even be
  * recorded. */
-int jobs_run_media_process(store_t *st, const store_job_t *job, int thumbnail_size);
+int jobs_run_media_process(store_t *st, const store_job_t *job, const jobs_config_t *cfg);
+
+/* Transcribes the 16 kHz mono WAV at pcm_path (the item's "pcm" artifact) with the process-wide
+ * speech model (loaded on first use, kept until jobs_asr_release), or the account's own language
+ * model when <data_dir>/lm/<account>/lm.arpa and lm.dict exist (falling back to the general model,
+ * logged, when they do not load), and stores the transcript and its corpus passages
+ * (store_transcript_put). No speech gives an empty transcript. Returns 0; on failure a negative
+ * code with the reason in err (CORE_EBADMEDIA for an unreadable track, CORE_ELIMIT for one over
+ * 3 hours). */
+int jobs_transcribe(store_t *st, const jobs_config_t *cfg, int64_t account_id, int64_t media_id,
+                    const char *pcm_path, char *err, size_t errcap);
+/* A transcript as the JSON text GET /v1/media/{id}/transcript answers (malloc'd; free()). */
+char *jobs_transcript_json(const asr_transcript_t *t);
+/* Stores t as the item's transcript (corrected: written by a person) and its segments as the
+ * item's corpus passages, replacing earlier ones. Returns as store_transcript_put. */
+int jobs_transcript_store(store_t *st, int64_t account_id, int64_t media_id,
+                          const asr_transcript_t *t, bool corrected);
+/* Frees the process-wide speech model (after the last job); NULL-safe to call when never loaded. */
+void jobs_asr_release(void);
 
 /* Runs one claimed question.answer job: retrieves the passages, composes the answer, emits
  * answer.delta events as text becomes available and answer.done (or answer.failed) with the

@@ -1,6 +1,7 @@
 /* jobs/media_process.c: the media.process job (first half of Data Processing): separate the
  * audio and video tracks by stream copy, decode the audio to 16 kHz mono PCM, and make a JPEG
- * thumbnail; each result becomes a blob and an artifact of the item.
+ * thumbnail; each result becomes a blob and an artifact of the item. The audio is transcribed
+ * (jobs/transcribe.c): the transcript replaces the item's earlier one and its corpus passages.
  *
  * Idempotent: artifacts are stored with store_artifact_put (replace by name), blobs are content
  * addressed, and temporary files live in the store's tmp/ (emptied at start), so running the job
@@ -39,8 +40,9 @@ static json_t *track_info(const media_track_file_t *t)
     return json_pack("{s:s, s:f}", "codec", t->codec, "duration", t->duration);
 }
 
-int jobs_run_media_process(store_t *st, const store_job_t *job, int thumbnail_size)
+int jobs_run_media_process(store_t *st, const store_job_t *job, const jobs_config_t *cfg)
 {
+    int thumbnail_size = cfg->thumbnail_size;
     store_media_t m = {0};
     media_track_file_t audio = {0}, video = {0};
     char *prefix = NULL, *pcm_path = NULL, *thumb_path = NULL;
@@ -71,6 +73,9 @@ int jobs_run_media_process(store_t *st, const store_job_t *job, int thumbnail_si
             pcm_path = store_temp_path(st, ".wav");
             double secs = 0;
             if ((rc = media_decode_pcm16k(in_path, pcm_path, &secs, err, sizeof err)) < 0)
+                goto out;
+            /* Transcribed from the temp file, before keep_artifact moves it into the blobs. */
+            if ((rc = jobs_transcribe(st, cfg, m.account_id, m.id, pcm_path, err, sizeof err)) < 0)
                 goto out;
             info = json_pack("{s:s, s:i, s:i, s:i, s:f}", "codec", "pcm_s16le", "sample_rate",
                              16000, "channels", 1, "bits", 16, "duration", secs);

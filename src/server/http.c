@@ -812,6 +812,8 @@ int server_new(const config_t *cfg, server_t **out)
         .workers = cfg->workers > 0 ? cfg->workers : core_ncpu(),
         .max_attempts = cfg->job_max_attempts,
         .thumbnail_size = cfg->thumbnail_size,
+        .asr_threads = cfg->asr_threads,
+        .data_dir = cfg->data_dir,
         .on_event = on_job_event,
         .event_ud = s,
         .textgen_url = cfg->textgen,

@@ -194,6 +194,8 @@ void srv_h_media_list(srv_req_t *r);
 void srv_h_media_get(srv_req_t *r);
 void srv_h_media_delete(srv_req_t *r);
 void srv_h_media_download(srv_req_t *r);
+void srv_h_transcript_get(srv_req_t *r);
+void srv_h_transcript_put(srv_req_t *r);
 void srv_h_question_create(srv_req_t *r);
 void srv_h_question_list(srv_req_t *r);
 void srv_h_question_get(srv_req_t *r);

@@ -19,6 +19,8 @@ static const srv_route_t routes[] = {
     {"GET", "/v1/media", srv_h_media_list, SRV_AUTH},
     {"GET", "/v1/media/{id}", srv_h_media_get, SRV_AUTH},
     {"DELETE", "/v1/media/{id}", srv_h_media_delete, SRV_AUTH},
+    {"GET", "/v1/media/{id}/transcript", srv_h_transcript_get, SRV_AUTH},
+    {"PUT", "/v1/media/{id}/transcript", srv_h_transcript_put, SRV_AUTH | SRV_JSON_BODY},
     {"GET", "/v1/media/{id}/{name}", srv_h_media_download, SRV_AUTH},
     {"POST", "/v1/questions", srv_h_question_create, SRV_AUTH | SRV_JSON_BODY},
     {"GET", "/v1/questions", srv_h_question_list, SRV_AUTH},

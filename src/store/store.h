@@ -379,6 +379,30 @@ int store_blob_path(const store_t *st, const char *sha256, char *out, size_t cap
  * next store_open. */
 char *store_temp_path(store_t *st, const char *suffix);
 
+/* ==== transcripts: the recognized (or corrected) speech of an audio/video item ==== */
+typedef struct store_transcript {
+    int64_t media_id;
+    char *json;             /* {"segments":[...]} as docs/api.md describes it */
+    bool corrected;         /* written by a person (PUT), not by recognition */
+    int64_t created_at, updated_at;
+} store_transcript_t;
+void store_transcript_clear(store_transcript_t *t);
+/* One corpus passage of a transcript: a segment's text and time span in the item (seconds). */
+typedef struct store_transcript_passage {
+    const char *text;       /* borrowed; NULL or "" is skipped */
+    double t_start, t_end;
+} store_transcript_passage_t;
+/* Stores the item's transcript (replacing an earlier one) and replaces all of the item's corpus
+ * passages with passages[0..n), in one transaction. The JSON text is stored as given (the caller
+ * validated it). Returns 0, -ENOENT unless the item exists in this account, -EINVAL for NULL
+ * json, CORE_ESQL. */
+int store_transcript_put(store_t *st, int64_t account_id, int64_t media_id, const char *json,
+                         bool corrected, const store_transcript_passage_t *passages, size_t n);
+/* The item's transcript into *out (clear with store_transcript_clear). -ENOENT when the item is
+ * not in this account or has no transcript. */
+int store_transcript_get(store_t *st, int64_t account_id, int64_t media_id,
+                         store_transcript_t *out);
+
 /* ==== voices: each account's speech synthesis settings (migration 5) ==== */
 typedef struct store_voice {
     char voice[64];         /* espeak-ng voice name, e.g. "en-us" */
