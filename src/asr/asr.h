@@ -136,6 +136,10 @@ int asr_wav_read(const char *path, size_t max_bytes, int16_t **pcm, size_t *n, i
 #define ASR_LM_MAX_VOCAB 50000           /* distinct words; later new words end their sentence */
 #define ASR_LM_MAX_NGRAMS 1000000        /* distinct n-grams of all orders; later ones dropped */
 #define ASR_LM_MAX_WORD 48               /* longer "words" are dropped */
+/* The files asr_lm_build writes into its folder (personad: <data_dir>/lm/<account_id>/). */
+#define ASR_LM_FILE "lm.bin"               /* language model for asr_model_new */
+#define ASR_LM_DICT_FILE "dict"            /* dictionary for asr_model_new */
+#define ASR_LM_PERSONAL_FILE "personal.arpa" /* the texts' own trigram model */
 
 /* Normalizes text[0..len) for n-gram counting: one sentence per line (sentences end at . ! ? ;
  * and newlines), words of ASCII letters and inner apostrophes, lower-cased, single spaces;

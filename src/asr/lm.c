@@ -155,7 +155,6 @@ typedef struct gent {
     gkey_t k;
     uint32_t count, types;
     bool used;
-    double s_hi, s_lo; /* asr_lm_build: sums over the explicit successors of a new context */
 } gent_t;
 typedef struct gtab {
     gent_t *e;
@@ -466,11 +465,11 @@ int asr_lm_build(const char *const *texts, size_t n, const char *out_dir,
     size_t plen = strlen(out_dir) + 32;
     char *arpa = xmalloc(plen), *arpa_tmp = xmalloc(plen), *bin = xmalloc(plen),
          *bin_tmp = xmalloc(plen), *dict = xmalloc(plen);
-    snprintf(arpa, plen, "%s/personal.arpa", out_dir);
-    snprintf(arpa_tmp, plen, "%s/personal.arpa.tmp", out_dir);
-    snprintf(bin, plen, "%s/lm.bin", out_dir);
-    snprintf(bin_tmp, plen, "%s/lm.bin.tmp", out_dir);
-    snprintf(dict, plen, "%s/dict", out_dir);
+    snprintf(arpa, plen, "%s/" ASR_LM_PERSONAL_FILE, out_dir);
+    snprintf(arpa_tmp, plen, "%s/" ASR_LM_PERSONAL_FILE ".tmp", out_dir);
+    snprintf(bin, plen, "%s/" ASR_LM_FILE, out_dir);
+    snprintf(bin_tmp, plen, "%s/" ASR_LM_FILE ".tmp", out_dir);
+    snprintf(dict, plen, "%s/" ASR_LM_DICT_FILE, out_dir);
     ngram_model_t *g = NULL;
     cmd_ln_t *cfg = cmd_ln_init(NULL, ps_args(), TRUE, NULL);
     logmath_t *lmath = logmath_init(1.0001, 0, 0);
