@@ -24,7 +24,7 @@ typedef struct jobs_config {
     int max_attempts;   /* see store_job_claim */
     int thumbnail_size; /* longer side, pixels */
     int asr_threads;    /* speech recognition threads per transcribed item (0: 2) */
-    const char *data_dir; /* <data_dir>/lm/<account>/lm.arpa: an account's language model
+    const char *data_dir; /* <data_dir>/lm/<account>/: an account's language model
                              (NULL: the general model only); borrowed until jobs_stop */
     jobs_event_fn on_event; /* may be NULL */
     void *event_ud;
@@ -69,8 +69,8 @@ int jobs_run_media_process(store_t *st, const store_job_t *job, const jobs_confi
 
 /* Transcribes the 16 kHz mono WAV at pcm_path (the item's "pcm" artifact) with the process-wide
  * speech model (loaded on first use, kept until jobs_asr_release), or the account's own language
- * model when <data_dir>/lm/<account>/lm.arpa and lm.dict exist (falling back to the general model,
- * logged, when they do not load), and stores the transcript and its corpus passages
+ * model when <data_dir>/lm/<account>/ holds lm.bin (+ dict, from asr_lm_build) or lm.arpa
+ * (+ lm.dict) (falling back to the general model, logged, when it does not load), and stores the transcript and its corpus passages
  * (store_transcript_put). No speech gives an empty transcript. Returns 0; on failure a negative
  * code with the reason in err (CORE_EBADMEDIA for an unreadable track, CORE_ELIMIT for one over
  * 3 hours). */

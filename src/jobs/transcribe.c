@@ -3,9 +3,9 @@
  *
  * The general model (Debian's en-us) is loaded once per process, on the first item with audio,
  * and shared by every worker (asr_model_t is thread-safe: each recognition checks out its own
- * decoder). An account with its own language model (<data_dir>/lm/<account>/lm.arpa + lm.dict,
- * written by whoever builds it) gets a model loaded for the job and freed after it; if it does
- * not load, the general model is used and the failure logged.
+ * decoder). An account with its own language model (<data_dir>/lm/<account>/: lm.bin + dict from
+ * asr_lm_build, or lm.arpa [+ lm.dict]) gets a model loaded for the job and freed after it; if it
+ * does not load, the general model is used and the failure logged.
  *
  * Memory: the PCM of the whole track is held while it is recognized (asr_recognize borrows it),
  * so tracks are capped at JOBS__ASR_MAX_S seconds (about 115 MB per hour); a longer track fails
@@ -53,26 +53,41 @@ void jobs_asr_release(void)
     pthread_mutex_unlock(&asr_mu);
 }
 
-/* The account's own model, or NULL when it has none or it does not load (logged). */
+/* The account's own model, or NULL when it has none or it does not load (logged). The folder
+ * <data_dir>/lm/<account_id>/ holds lm.bin + dict as asr_lm_build writes them, or an ARPA model
+ * lm.arpa (with lm.dict or dict when its words are not all in the general dictionary); lm.bin
+ * wins when both are there. */
 static asr_model_t *account_model(const jobs_config_t *cfg, int64_t account_id)
 {
+    static const char *const lms[] = {"lm.bin", "lm.arpa"};
+    static const char *const dicts[] = {"dict", "lm.dict"};
     if (!cfg->data_dir || !*cfg->data_dir)
         return NULL;
-    char arpa[4096], dict[4096];
-    snprintf(arpa, sizeof arpa, "%s/lm/%lld/lm.arpa", cfg->data_dir, (long long)account_id);
-    snprintf(dict, sizeof dict, "%s/lm/%lld/lm.dict", cfg->data_dir, (long long)account_id);
-    if (access(arpa, R_OK) != 0)
+    char lm[4096] = "", dict[4096] = "", path[4096];
+    for (size_t i = 0; i < 2 && !*lm; i++) {
+        snprintf(path, sizeof path, "%s/lm/%lld/%s", cfg->data_dir, (long long)account_id, lms[i]);
+        if (access(path, R_OK) == 0)
+            snprintf(lm, sizeof lm, "%s", path);
+    }
+    if (!*lm)
         return NULL;
+    for (size_t i = 0; i < 2 && !*dict; i++) {
+        snprintf(path, sizeof path, "%s/lm/%lld/%s", cfg->data_dir, (long long)account_id,
+                 dicts[i]);
+        if (access(path, R_OK) == 0)
+            snprintf(dict, sizeof dict, "%s", path);
+    }
     asr_model_t *m = NULL;
     /* Without the account's dictionary, the general one (its words must be in it). */
-    int rc = asr_model_new(NULL, arpa, access(dict, R_OK) == 0 ? dict : NULL, &m);
+    int rc = asr_model_new(NULL, lm, *dict ? dict : NULL, &m);
     if (rc < 0) {
         core_log(CORE_LOG_WARN, "jobs.asr_account_lm",
-                 "account=%lld error=\"%s\" fallback=general", (long long)account_id,
-                 core_strerror(rc));
+                 "account=%lld lm=%s error=\"%s\" fallback=general", (long long)account_id,
+                 strrchr(lm, '/') + 1, core_strerror(rc));
         return NULL;
     }
-    core_log(CORE_LOG_INFO, "jobs.asr_account_lm", "account=%lld loaded=1", (long long)account_id);
+    core_log(CORE_LOG_INFO, "jobs.asr_account_lm", "account=%lld lm=%s loaded=1",
+             (long long)account_id, strrchr(lm, '/') + 1);
     return m;
 }
 

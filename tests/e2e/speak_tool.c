@@ -1,6 +1,7 @@
 /* tests/e2e/speak_tool.c: a small helper of the transcript end-to-end test (not a test itself).
  *   speak_tool say OUT.wav TEXT    synthesizes TEXT with espeak-ng (src/speech) into a WAV file
  *   speak_tool wer REF HYP         prints "ERRORS REF_WORDS" (asr_wer: word-level Levenshtein)
+ *   speak_tool lm DIR TEXT         builds an account language model from TEXT (asr_lm_build)
  *   speak_tool hear IN.wav         prints what the general model recognizes in a 16 kHz WAV
  *                                  (for choosing test sentences)
  * Exit 0, or 1 with the reason on stderr. */
@@ -39,6 +40,15 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("%zu %zu\n", errors, words);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "lm")) {
+        const char *texts[] = {argv[3]};
+        int rc = asr_lm_build(texts, 1, argv[2], NULL);
+        if (rc < 0) {
+            fprintf(stderr, "speak_tool: asr_lm_build: %s\n", core_strerror(rc));
+            return 1;
+        }
         return 0;
     }
     if (argc == 3 && !strcmp(argv[1], "hear")) {
