@@ -38,13 +38,24 @@
 
 static const char nothing_yet[] = "I have nothing about that yet.";
 
-/* "at 02:13 in "walk"" style source of a passage. */
+/* A time in an item as "02:13", or "1:02:03" from an hour on. */
+static const char *time_in_item(double t, char out[32])
+{
+    long secs = t > 0 && t < 1e9 ? (long)t : 0;
+    if (secs >= 3600)
+        snprintf(out, 32, "%ld:%02ld:%02ld", secs / 3600, secs / 60 % 60, secs % 60);
+    else
+        snprintf(out, 32, "%02ld:%02ld", secs / 60, secs % 60);
+    return out;
+}
+
+/* "at 02:13 in "walk"" style source of a passage (transcript passages carry their time span). */
 static void describe_source(const store_passage_t *p, core_buf_t *out)
 {
     const char *title = p->title && *p->title ? p->title : "an untitled item";
     if (strcmp(p->kind, "text") != 0 && p->t_end > 0) {
-        int secs = (int)p->t_start;
-        core_buf_printf(out, "At %02d:%02d in \"%s\", you said: ", secs / 60, secs % 60, title);
+        char at[32];
+        core_buf_printf(out, "At %s in \"%s\", you said: ", time_in_item(p->t_start, at), title);
     } else {
         core_buf_printf(out, "In \"%s\", you wrote: ", title);
     }
@@ -115,9 +126,10 @@ static char *system_prompt(const store_passage_t *list, size_t n, int budget)
         core_buf_init(&one);
         const store_passage_t *p = &list[i];
         const char *title = p->title && *p->title ? p->title : "untitled";
+        char at[32];
         if (strcmp(p->kind, "text") != 0 && p->t_end > 0)
-            core_buf_printf(&one, "\n\n[%zu] You said, at %02d:%02d in \"%s\": ", i + 1,
-                            (int)p->t_start / 60, (int)p->t_start % 60, title);
+            core_buf_printf(&one, "\n\n[%zu] You said, at %s in \"%s\": ", i + 1,
+                            time_in_item(p->t_start, at), title);
         else
             core_buf_printf(&one, "\n\n[%zu] You wrote, in \"%s\": ", i + 1, title);
         append_passage(&one, p->text);

@@ -147,6 +147,10 @@ api GET "/v1/media/$ID/transcript" "${AUTH[@]}"
 check "GET after PUT: corrected, 2 segments" test "$(jget 'j["corrected"]')/$(jget 'len(j["segments"])')" = true/2
 ANS=$(ask "who painted the lighthouse?")
 check "ask finds the corrected words, cited at 00:02 ($ANS)" grep -qE 'At 00:02 in "walk", you said: the zebra painted a violet lighthouse' <<<"$ANS"
+api PUT "/v1/media/$ID/transcript" "${AUTH[@]}" \
+    -d '{"segments":[{"start_ms":2000,"end_ms":4500,"text":"the zebra painted a violet lighthouse"},{"start_ms":3723000,"end_ms":3725000,"text":"an hour later the kettle whistled"}]}'
+ANS=$(ask "when did the kettle whistle?")
+check "a time past an hour is cited as H:MM:SS ($ANS)" grep -q 'At 1:02:03 in "walk", you said: an hour later the kettle whistled' <<<"$ANS"
 ANS=$(ask "what about the weather and the windy morning?")
 check "the recognized passages were replaced ($ANS)" bash -c "! grep -qi 'windy' <<<\"\$1\"" _ "$ANS"
 api PUT "/v1/media/$ID/transcript" "${AUTH[@]}" -d '{"text":"one paragraph about a quiet harbour"}'
