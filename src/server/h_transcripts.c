@@ -39,8 +39,10 @@ static char *squeeze(const char *text)
 
 /* Reads {"segments":[{start_ms,end_ms,text[,confidence][,words]}...]} into *t (words are not
  * read: only the segments' spans and text, which is what the subtitles and the corpus use).
+ * stored: the transcript was written by us (recognition of up to 3 hours may have more segments
+ * than a request may send), so the request bounds on counts and sizes do not apply.
  * Returns 0, or -EINVAL with the reason in why. */
-static int parse_segments(json_t *segs, asr_transcript_t *t, char *why, size_t whycap)
+static int parse_segments(json_t *segs, bool stored, asr_transcript_t *t, char *why, size_t whycap)
 {
     memset(t, 0, sizeof *t);
     if (!json_is_array(segs)) {
@@ -48,7 +50,7 @@ static int parse_segments(json_t *segs, asr_transcript_t *t, char *why, size_t w
         return -EINVAL;
     }
     size_t n = json_array_size(segs);
-    if (n > TRANSCRIPT_MAX_SEGMENTS) {
+    if (!stored && n > TRANSCRIPT_MAX_SEGMENTS) {
         snprintf(why, whycap, "at most %d segments", TRANSCRIPT_MAX_SEGMENTS);
         return -EINVAL;
     }
@@ -65,13 +67,13 @@ static int parse_segments(json_t *segs, asr_transcript_t *t, char *why, size_t w
             goto bad;
         }
         json_int_t a = json_integer_value(js), b = json_integer_value(je);
-        if (a < 0 || b < a || b > TRANSCRIPT_MAX_MS || a < prev) {
+        if (a < 0 || b < a || (!stored && b > TRANSCRIPT_MAX_MS) || a < prev) {
             snprintf(why, whycap, "segment %zu: 0 <= start_ms <= end_ms <= %lld, and segments in "
                      "order of start_ms", i, (long long)TRANSCRIPT_MAX_MS);
             goto bad;
         }
         const char *text = json_string_value(jt);
-        if (json_string_length(jt) > TRANSCRIPT_SEGMENT_MAX_BYTES ||
+        if ((!stored && json_string_length(jt) > TRANSCRIPT_SEGMENT_MAX_BYTES) ||
             strlen(text) != json_string_length(jt)) {
             snprintf(why, whycap, "segment %zu: text is at most %d bytes, without NUL characters",
                      i, TRANSCRIPT_SEGMENT_MAX_BYTES);
@@ -147,7 +149,7 @@ static void reply_transcript(srv_req_t *r, const store_transcript_t *t, const ch
     json_t *o = json_loads(t->json, 0, NULL);
     asr_transcript_t at = {0};
     char why[160];
-    if (!o || parse_segments(json_object_get(o, "segments"), &at, why, sizeof why) < 0) {
+    if (!o || parse_segments(json_object_get(o, "segments"), true, &at, why, sizeof why) < 0) {
         json_decref(o);
         core_buf_destroy(&b);
         srv_reply_error(r, 500, "internal", "The stored transcript could not be read.");
@@ -223,7 +225,7 @@ void srv_h_transcript_put(srv_req_t *r)
     if (!transcript_item(r, &m))
         goto out;
     if (segs) {
-        if (parse_segments(segs, &at, why, sizeof why) < 0) {
+        if (parse_segments(segs, false, &at, why, sizeof why) < 0) {
             srv_reply_error(r, 400, "invalid_field", "Bad transcript: %s.", why);
             goto out;
         }
