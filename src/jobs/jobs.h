@@ -84,6 +84,11 @@ int jobs_transcript_store(store_t *st, int64_t account_id, int64_t media_id,
                           const asr_transcript_t *t, bool corrected);
 /* Frees the process-wide speech model (after the last job); NULL-safe to call when never loaded. */
 void jobs_asr_release(void);
+/* Brings the account's personal language model (<data_dir>/lm/<account_id>/, asr_lm_build) up
+ * to date with its text items and corrected transcripts; rebuilt only when those changed, never
+ * made for an account that has written nothing. 0 or a negative code (the caller goes on with
+ * whatever model there is). See src/jobs/account_lm.c. */
+int jobs_account_lm_refresh(store_t *st, const char *data_dir, int64_t account_id);
 
 /* Runs one claimed question.answer job: retrieves the passages, composes the answer, emits
  * answer.delta events as text becomes available and answer.done (or answer.failed) with the

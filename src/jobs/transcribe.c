@@ -155,6 +155,8 @@ int jobs_transcribe(store_t *st, const jobs_config_t *cfg, int64_t account_id, i
         rc = rc < 0 ? rc : CORE_EBADMEDIA;
         goto out;
     }
+    if (cfg->data_dir && *cfg->data_dir)
+        jobs_account_lm_refresh(st, cfg->data_dir, account_id); /* failure: logged, model as is */
     own = account_model(cfg, account_id);
     if (own) {
         model = own;

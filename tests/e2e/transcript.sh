@@ -222,6 +222,48 @@ check "... and used for the item" grep -q "event=jobs.transcribe media=$CID .*lm
 api GET "/v1/media/$CID/transcript" -H "Authorization: Bearer $C"
 check "... and a transcript" test "$(jget 'len(j["segments"])')" -ge 1
 
+echo "# personal vocabulary, learned from the account's own text items"
+# The names are made up: the general model cannot know them (0 or 1 of 3 heard). Dave writes
+# about them in text items; his next recording is transcribed with the model personad built
+# from those texts (<data_dir>/lm/<id>/, rebuilt when the texts change) and hears them.
+NAMES_SAID="please send the report to marbeck before noon. tobrin will call you about the garden tomorrow. we bought a new galvex for the kitchen."
+"$SPEAK_TOOL" say "$TMP/names.wav" "$NAMES_SAID"
+ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=10 -i "$TMP/names.wav" \
+    -filter_complex "[1:a]adelay=1000:all=1,apad[a]" -map 0:v -map "[a]" -t 14 \
+    -c:v mpeg4 -c:a aac -ar 22050 "$TMP/names.mp4"
+names_heard() { # TOKEN ID -> how many of the three names the transcript has
+    api GET "/v1/media/$2/transcript?format=vtt" -H "Authorization: Bearer $1"
+    local n=0 w
+    for w in marbeck tobrin galvex; do grep -qi "$w" "$TMP/body" && n=$((n + 1)); done
+    echo "$n"
+}
+D=$(signup_login dave)
+api GET /v1/me -H "Authorization: Bearer $D"
+DAVE_ID=$(jget 'j["account_id"]')
+api POST "/v1/media?title=before" -H "Authorization: Bearer $D" -H "Content-Type: video/mp4" --data-binary "@$TMP/names.mp4"
+DID0=$(jget 'j["id"]')
+check "names, general model: processed" test "$(wait_media "$D" "$DID0")" = ready
+BEFORE=$(names_heard "$D" "$DID0")
+check "... no personal model without texts" test ! -e "$DATA/lm/$DAVE_ID/lm.bin"
+for t in "Marbeck is my manager. I sent the report to Marbeck yesterday. Marbeck liked it." \
+         "Tobrin is my brother. Tobrin will call you. Tobrin lives near the garden." \
+         "The Galvex is a coffee machine. Our new Galvex makes good coffee. We bought a Galvex."; do
+    api POST "/v1/media?title=notes" -H "Authorization: Bearer $D" -H "Content-Type: text/plain" --data-binary "$t"
+done
+api POST "/v1/media?title=after" -H "Authorization: Bearer $D" -H "Content-Type: video/mp4" --data-binary "@$TMP/names.mp4"
+DID1=$(jget 'j["id"]')
+check "names, personal model: processed" test "$(wait_media "$D" "$DID1")" = ready
+check "... the model was built from dave's texts, logged" grep -q "event=jobs.account_lm account=$DAVE_ID texts=3" "$PD_LOG"
+check "... and used" grep -q "event=jobs.transcribe media=$DID1 .*lm=account" "$PD_LOG"
+AFTER=$(names_heard "$D" "$DID1")
+echo "# names heard: general model $BEFORE of 3, dave's own model $AFTER of 3"
+check "names heard: at most 1 of 3 before ($BEFORE), at least 2 after ($AFTER)" \
+    test "$BEFORE" -le 1 -a "$AFTER" -ge 2
+api POST "/v1/media?title=again" -H "Authorization: Bearer $D" -H "Content-Type: video/mp4" --data-binary "@$TMP/names.mp4"
+DID2=$(jget 'j["id"]')
+check "unchanged texts: processed" test "$(wait_media "$D" "$DID2")" = ready
+check "... without rebuilding the model" test "$(grep -c "event=jobs.account_lm account=$DAVE_ID " "$PD_LOG")" = 1
+
 echo "# no transcript and other accounts"
 api POST "/v1/media?title=note" "${AUTH[@]}" -H "Content-Type: text/plain" --data-binary "a note"
 TID=$(jget 'j["id"]')
