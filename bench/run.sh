@@ -8,6 +8,7 @@
 #   bench/speech.sh    POST /v1/questions to persona-desktop's first audio sample (~10 s)
 #   bench/textgen.sh   text engine: kernels, pp/tg tokens/s for shapes A/B/C, training (~5 min)
 #   bench/asr.sh       speech recognition, x real time at 1 and 2 threads (~2 min)
+#   bench/tts.sh       speech synthesis and Opus encoding, x real time (~10 s)
 # Installs what is missing (apt-get, only when dpkg-query says so). Figures are printed and kept
 # under bench/out/ (summary.txt: the figures; results.txt, *.wrk, logs: the raw material).
 # About 12 minutes on 2 cores; the first run also makes the test videos (~1.5 min), cached in
@@ -40,6 +41,7 @@ T0=$(date +%s)
 "$HERE/speech.sh" "$BUILD"
 "$HERE/textgen.sh" "$BUILD"
 "$HERE/asr.sh" "$BUILD"
+"$HERE/tts.sh" "$BUILD"
 
 {
     echo
@@ -60,6 +62,8 @@ T0=$(date +%s)
     cat "$OUT_DIR/textgen/summary.txt"
     echo
     cat "$OUT_DIR/asr/summary.txt"
+    echo
+    cat "$OUT_DIR/tts/summary.txt"
     echo
     echo "total: $(( $(date +%s) - T0 )) s"
 } | tee "$OUT_DIR/summary.txt"
