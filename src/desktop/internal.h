@@ -186,6 +186,14 @@ void desk__worker_stop(desk__worker_t **w);
 /* Splits a server URL: scheme http/https/ws/wss, host (IPv6 in brackets), optional port,
  * optional base path. Returns 0 or -EINVAL. host and path are malloc'd (path "" or "/base"). */
 int desk__parse_url(const char *url, bool *tls, char **host, int *port, char **path);
+
+/* voice.c: the account's voice (GET /v1/voice). 0 with *out filled, -1 when the server cannot
+ * be reached or does not answer with a valid voice (the caller keeps its settings). */
+typedef struct desk_voice {
+    char voice[64];
+    int rate, pitch, volume;
+} desk_voice_t;
+int desk__fetch_voice(const char *server, const char *token, desk_voice_t *out);
 /* The worker's notify function: wakes the running client's loop (lws_cancel_service);
  * thread-safe, a no-op when no client runs. */
 void desk__client_notify(void *arg);

@@ -268,6 +268,26 @@ int desk_main(int argc, char **argv) {
     o.server = xstrdup(vals[O_SERVER]);
     o.token = xstrdup(vals[O_TOKEN]);
     o.voice = xstrdup(vals[O_VOICE] && *vals[O_VOICE] ? vals[O_VOICE] : SPEECH_DEFAULT_VOICE);
+    /* The account's voice, for what was not set here (see src/desktop/voice.c). */
+    desk_voice_t av;
+    if (desk__fetch_voice(o.server, o.token, &av) == 0) {
+        if (!(vals[O_VOICE] && *vals[O_VOICE])) {
+            free(o.voice);
+            o.voice = xstrdup(av.voice);
+        }
+        if (!vals[O_RATE])
+            o.speech.rate = av.rate;
+        if (!vals[O_PITCH])
+            o.speech.pitch = av.pitch;
+        if (!vals[O_VOLUME])
+            o.speech.volume = av.volume;
+        core_log(CORE_LOG_INFO, "desktop.voice",
+                 "source=account voice=%s rate=%d pitch=%d volume=%d", o.voice, o.speech.rate,
+                 o.speech.pitch, o.speech.volume);
+    } else {
+        core_log(CORE_LOG_WARN, "desktop.voice",
+                 "source=local error=\"the account's voice could not be read from the server\"");
+    }
     o.speech.voice = o.voice;
     o.out_dir = vals[O_OUT] && *vals[O_OUT] ? xstrdup(vals[O_OUT]) : NULL;
     o.state_path = vals[O_STATE] && *vals[O_STATE] ? xstrdup(vals[O_STATE])

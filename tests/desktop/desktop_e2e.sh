@@ -94,6 +94,7 @@ wait "$DK_PID"; rc=$?; DK_PID=
 check "persona-desktop --once exits 0 after the answer" [ "$rc" = 0 ]
 WAV=$OUT/answer-$QID.wav
 check "answer WAV written" [ -f "$WAV" ]
+cp "$WAV" "$TMP/voice-ref.wav" # the answer at the default rate, for the voice check at the end
 check "answer mentions the passage" grep -q "lighthouse" <<<"$ANSWER"
 n=$(words "$ANSWER")
 check "WAV is non-silent 16-bit mono of plausible length ($n words)" \
@@ -122,6 +123,32 @@ n=$(words "$ANSWER")
 check "after the drop: WAV plausible" \
     wav_ok "$WAV2" "$(python3 -c "print(0.15*$n)")" "$(python3 -c "print(0.9*$n+2)")"
 stop_desk
+# ---- 4. the account's voice (PUT /v1/voice) is the desktop's, unless set on the desktop -----
+check "the first run used the account's (default) voice" grep -q 'event=desktop.voice source=account voice=en-us rate=175' "$TMP/desk1.log"
+api PUT /v1/voice -H "Authorization: Bearer $TOKEN" -d '{"rate":400}'
+check "PUT /v1/voice rate 400: 200" [ "$STATUS" = 200 ]
+"$DESK" --server "$PD_URL" --token "$DTOKEN" --out-dir "$OUT" --once --state "$TMP/desk-state-voice" \
+    2>"$TMP/desk1b.log" &
+DK_PID=$!
+for _ in $(seq 100); do grep -q 'event=desktop.connected' "$TMP/desk1b.log" && break; sleep 0.1; done
+sleep 0.5
+ask "what did the lighthouse keeper paint?"
+for _ in $(seq 300); do kill -0 "$DK_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$DK_PID"; DK_PID=
+check "... the desktop speaks at the account's rate" grep -q 'event=desktop.voice source=account voice=en-us rate=400' "$TMP/desk1b.log"
+FAST=$OUT/answer-$QID.wav
+check "... the same answer is spoken faster" python3 -c "
+import sys, wave
+a, b = wave.open('$TMP/voice-ref.wav'), wave.open('$FAST')
+sys.exit(0 if b.getnframes() < 0.75 * a.getnframes() else 1)"
+"$DESK" --server "$PD_URL" --token "$DTOKEN" --rate 175 --out-dir "$OUT" --once --state "$TMP/desk-state-voice2" \
+    2>"$TMP/desk1c.log" &
+DK_PID=$!
+for _ in $(seq 100); do grep -q 'event=desktop.voice' "$TMP/desk1c.log" && break; sleep 0.1; done
+check "... but --rate on the desktop wins" grep -q 'event=desktop.voice source=account voice=en-us rate=175' "$TMP/desk1c.log"
+kill "$DK_PID" 2>/dev/null; wait "$DK_PID" 2>/dev/null; DK_PID=
+api PUT /v1/voice -H "Authorization: Bearer $TOKEN" -d '{"rate":175}'
+
 check "no sanitizer report in persona-desktop's logs" \
     bash -c "! grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' $TMP/desk*.log"
 finish
