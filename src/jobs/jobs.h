@@ -112,6 +112,12 @@ int jobs_export_corpus(store_t *st, int64_t account_id, char **out, size_t *len,
 /* Internal to the job files: the delay before the retry after `retries` deferrals while the
  * service is down — textgen_retry_min_ms doubling up to textgen_retry_max_ms. */
 int64_t jobs__backoff_ms(const jobs_config_t *cfg, int retries);
+/* Internal: the system message of a generated answer — who to be, then passages[0..n) quoted with
+ * their sources, as many as fit in budget bytes (0: the role alone). malloc'd. Also the system
+ * message of every training example, so the model is asked as it was taught. */
+#define JOBS_TRAIN_PROMPT_BUDGET 400 /* the smallest budget with passages: what a short-context
+                                      * model (the tiny preset, 256 tokens) is asked with */
+char *jobs__answer_system_prompt(const store_passage_t *list, size_t n, int budget);
 
 /* Appends an event and hands it to cfg->on_event. Returns 0 or a negative code. */
 int jobs_emit(store_t *st, const jobs_config_t *cfg, int64_t account_id, const char *type,

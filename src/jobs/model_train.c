@@ -30,10 +30,9 @@
 #define STEPS_MAX 1000000
 #define TRAIN_PASSAGE_MAX 600   /* bytes of a passage in one example */
 
-static const char train_system[] =
-    "You are the person whose own words are quoted. Answer as yourself, in the first person.";
-
-/* One chat example per passage: what would make the model answer like the persona. */
+/* One chat example per passage: what would make the model answer like the persona. The system
+ * message is the one a question gets (question_answer.c), quoting this passage as the retrieved
+ * one, and the answer is the passage: the model learns to answer from what the prompt quotes. */
 static int export_line(core_buf_t *out, const store_passage_t *p)
 {
     const char *title = p->title && *p->title ? p->title : "that";
@@ -49,9 +48,11 @@ static int export_line(core_buf_t *out, const store_passage_t *p)
         while (n > 0 && ((unsigned char)p->text[n] & 0xC0) == 0x80)
             n--;
     }
+    char *system = jobs__answer_system_prompt(p, 1, JOBS_TRAIN_PROMPT_BUDGET);
     json_t *line = json_pack("{s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s%}]}", "messages", "role",
-                             "system", "content", train_system, "role", "user", "content", user,
+                             "system", "content", system, "role", "user", "content", user,
                              "role", "assistant", "content", p->text, n);
+    free(system);
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     json_decref(line);
     if (!text)

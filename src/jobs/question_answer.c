@@ -109,8 +109,10 @@ static json_t *passages_json(const store_passage_t *list, size_t n)
  * not fit its context (400 context_length_exceeded) is asked again with less. */
 static const int prompt_budgets[] = {3000, 1200, 400, 0};
 
-/* The system message: who to be, and the passages, each quoted with its source. */
-static char *system_prompt(const store_passage_t *list, size_t n, int budget)
+/* The system message: who to be, and the passages, each quoted with its source. The training
+ * examples (model_train.c) use the same, so a model trained on them is asked in the form it
+ * learned. */
+char *jobs__answer_system_prompt(const store_passage_t *list, size_t n, int budget)
 {
     core_buf_t b;
     core_buf_init(&b);
@@ -215,7 +217,7 @@ static int generate(const jobs_config_t *cfg, const store_question_t *q, const c
         /* the smallest prompt cuts a long question too */
         char *question = prompt_question(q->text, prompt_budgets[b] ? PROMPT_QUESTION_MAX
                                                                     : PROMPT_QUESTION_MAX / 8);
-        char *system = system_prompt(list, n, prompt_budgets[b]);
+        char *system = jobs__answer_system_prompt(list, n, prompt_budgets[b]);
         oai_message_t msgs[] = {{"system", system}, {"user", question}};
         /* The seed follows the question (a rerun writes the same text) and the try. */
         oai_chat_params_t params = {.max_tokens = cfg->textgen_max_tokens, .temperature = -1,

@@ -635,7 +635,7 @@ int train_run(const train_params_t *p, const char *const *texts, const size_t *l
     if (llm_config_check(&c, err, errlen) != 0)
         goto out;
 
-    int T = p->seq_len ? p->seq_len : (c.n_ctx < 128 ? c.n_ctx : 128);
+    int T = p->seq_len ? p->seq_len : (c.n_ctx < 256 ? c.n_ctx : 256);
     if (T > c.n_ctx)
         FAIL("seq_len %d exceeds the model's context length %d", T, c.n_ctx);
     int B = p->batch_size;

@@ -54,7 +54,7 @@ typedef struct {
     int vocab_size;        /* from scratch: tokenizer size (default 1024, range [259, 65536]) */
     int steps;             /* optimizer steps (default 200) */
     int batch_size;        /* sequences per step (default 8) */
-    int seq_len;           /* tokens per sequence (0 = default: min(ctx, 128)) */
+    int seq_len;           /* tokens per sequence (0 = default: min(ctx, 256)) */
     float lr;              /* peak learning rate (0 = default: 1e-3 from scratch, 1e-4 continuing) */
     float min_lr_ratio;    /* cosine floor as a fraction of lr (default 0.1) */
     int warmup_steps;      /* -1 = default: steps / 10 */
