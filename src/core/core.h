@@ -85,6 +85,12 @@ int core_ncpu(void);
 /* True if buf[0..len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF) and has no
  * NUL byte. */
 bool core_utf8_valid(const void *buf, size_t len);
+
+/* ---- hashing ---- */
+#define CORE_FNV1A_INIT 0xcbf29ce484222325ULL
+/* FNV-1a of n bytes continuing from h (start with CORE_FNV1A_INIT): a stable, non-cryptographic
+ * fingerprint (file and run identities, hash tables). */
+uint64_t core_fnv1a(uint64_t h, const void *p, size_t n);
 /* Strict decimal parse of an unsigned 63-bit integer: digits only, no sign, no spaces, no
  * overflow. Returns 0 or -EINVAL / -ERANGE. */
 int core_parse_u64(const char *s, size_t len, uint64_t *out);

@@ -273,3 +273,11 @@ out:
     free(dir);
     return rc;
 }
+
+uint64_t core_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}

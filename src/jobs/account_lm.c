@@ -20,14 +20,6 @@
 #define LM_PAGE 500
 #define LM_HASH_FILE "sources.hash"
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 /* Whether a passage is the account's own writing: a text item, or a transcript someone
  * corrected (a recognized transcript would only teach the model its own mistakes). */
 static bool is_written(store_t *st, int64_t account_id, const store_passage_t *p,
@@ -50,7 +42,7 @@ int jobs_account_lm_refresh(store_t *st, const char *data_dir, int64_t account_i
     int rc = 0;
     char **texts = NULL;
     size_t n = 0, cap = 0, bytes = 0;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = CORE_FNV1A_INIT;
     int64_t cursor = 0, next = 0, cached_media = 0;
     bool cached_corrected = false;
     char *dir = NULL, *hash_path = NULL, *old = NULL;
@@ -69,7 +61,7 @@ int jobs_account_lm_refresh(store_t *st, const char *data_dir, int64_t account_i
             size_t len = strlen(list[i].text);
             texts[n++] = xstrdup(list[i].text);
             bytes += len;
-            h = fnv(h, list[i].text, len + 1);
+            h = core_fnv1a(h, list[i].text, len + 1);
         }
         store_passage_list_free(&list, k);
         if (k == 0)

@@ -3,6 +3,8 @@
  * Open addressing with linear probing, power-of-two tables at most half full. */
 #include "tok/internal.h"
 
+#include "core/core.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +12,7 @@
 uint64_t tok__hash(const void *p, size_t n)
 {
     /* FNV-1a, then a final mix so that linear probing sees well-spread low bits */
-    const uint8_t *s = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ull;
+    uint64_t h = core_fnv1a(CORE_FNV1A_INIT, p, n);
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
     h ^= h >> 32;

@@ -385,37 +385,29 @@ static float lr_at(const train_params_t *p, float lr, int warmup, int step)
     return (float)(mn + (lr - mn) * 0.5 * (1.0 + cos(M_PI * prog)));
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 #define FNV_VAL(h, x)                                                                              \
     do {                                                                                           \
         __typeof__(x) v_ = (x);                                                                    \
-        h = fnv(h, &v_, sizeof v_);                                                                \
+        h = core_fnv1a(h, &v_, sizeof v_);                                                         \
     } while (0)
 
 /* Everything a resumed run must share with the run that wrote the checkpoint. */
 static uint64_t run_hash(const train_params_t *p, const llm_config_t *c, float lr, int warmup,
                          int T, const data_t *d)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = CORE_FNV1A_INIT;
     int ci[] = {c->n_vocab, c->n_ctx,      c->dim,     c->n_layers,
                 c->n_heads, c->n_kv_heads, c->ffn_dim, c->tied_output};
-    h = fnv(h, ci, sizeof ci);
+    h = core_fnv1a(h, ci, sizeof ci);
     float cf[] = {c->rope_base, c->norm_eps, lr,          p->min_lr_ratio, p->weight_decay,
                   p->beta1,     p->beta2,    p->adam_eps, p->grad_clip};
-    h = fnv(h, cf, sizeof cf);
+    h = core_fnv1a(h, cf, sizeof cf);
     int pi[] = {p->steps, p->batch_size, T, warmup};
-    h = fnv(h, pi, sizeof pi);
+    h = core_fnv1a(h, pi, sizeof pi);
     FNV_VAL(h, p->seed);
-    h = fnv(h, d->stream, d->n_stream * sizeof *d->stream);
+    h = core_fnv1a(h, d->stream, d->n_stream * sizeof *d->stream);
     if (d->learn)
-        h = fnv(h, d->learn, d->n_stream);
+        h = core_fnv1a(h, d->learn, d->n_stream);
     return h & INT64_MAX; /* stored as a u64 key, read back through the i64 getter */
 }
 
