@@ -9,6 +9,7 @@ PACKAGES=(
   libwebsockets-dev libsqlite3-dev libsodium-dev libssl-dev libjansson-dev libcurl4-openssl-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev
   libcmocka-dev libopenblas-dev
+  libjpeg62-turbo-dev libpng-dev libexif-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libespeak-ng-dev espeak-ng-data libpulse-dev libasound2-dev
   ffmpeg curl sqlite3 openssl procps python3 bsdutils
@@ -20,12 +21,21 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# npm fetches the face models at setup (and the JavaScript reference for make bench). Debian's
+# nodejs + npm, unless a node with its own npm is already installed.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
-echo "bootstrap: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "bootstrap: done"
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "bootstrap: done"
+fi
+
+# Model weights: fetched once, checked against the hashes committed in scripts/models.sha256.
+"$(dirname "$0")/fetch_models.sh"

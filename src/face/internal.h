@@ -1,0 +1,163 @@
+/* face/internal.h: what the face module's files share — tensors, the working arena, the layer
+ * types and the ops (ops.c), the tfjs weight-manifest loader (weights.c), the preprocessing
+ * (prep.c: pad, legacy bilinear resize, normalise, crop) and each network's forward pass.
+ *
+ * Legend for shapes in comments: H height, W width, C channels (NHWC, batch 1, like tfjs),
+ * K kernel side, I input channels, O output channels. Filters are stored HWIO ([K][K][I][O]) as
+ * tfjs stores them, depthwise filters [K][K][C]. Batch-norm and "scale" layers are folded into
+ * the filters and bias when the weights are loaded (exact algebra; rounding differs by ulps).
+ *
+ * Memory: every activation lives in the ctx's arena; a network's forward pass resets the arena
+ * mark it took at the start, so steady state allocates nothing. */
+#ifndef PERSONA_FACE_INTERNAL_H
+#define PERSONA_FACE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "face/face.h"
+#include "nn/nn.h"
+
+/* ==== tensors and the arena ==== */
+typedef struct face_tensor {
+    int h, w, c;
+    float *d; /* [H][W][C], borrowed from the arena (or the caller) */
+} face_tensor_t;
+
+/* A bump allocator of floats, 64-byte aligned; grows in chunks, and after a reset that saw more
+ * than one chunk it merges them so the next run needs no allocation. */
+typedef struct face_arena {
+    struct face_arena_chunk *chunks;
+    size_t used_total, high_water;
+} face_arena_t;
+void face__arena_init(face_arena_t *a);
+void face__arena_destroy(face_arena_t *a);
+/* NULL only when the system is out of memory. */
+float *face__arena_alloc(face_arena_t *a, size_t n_floats);
+size_t face__arena_mark(const face_arena_t *a);
+void face__arena_reset(face_arena_t *a, size_t mark);
+/* A tensor of h*w*c floats from the arena (-ENOMEM). */
+int face__tensor(face_arena_t *a, int h, int w, int c, face_tensor_t *out);
+
+struct face_ctx {
+    const face_engine_t *engine;
+    nn_pool_t *pool;
+    face_arena_t arena;
+};
+
+/* ==== layers (weights owned by the engine's weight block) ==== */
+typedef enum { FACE_PAD_SAME, FACE_PAD_VALID } face_pad_t; /* TensorFlow's rules */
+typedef enum { FACE_ACT_NONE, FACE_ACT_RELU, FACE_ACT_RELU6, FACE_ACT_LEAKY } face_act_t;
+/* FACE_ACT_LEAKY is tfjs' leaky with alpha 0.1 as face-api writes it. */
+
+typedef struct face_conv {
+    int k, stride, cin, cout;
+    face_pad_t pad;
+    const float *w;    /* [K][K][I][O] */
+    const float *bias; /* [O], never NULL (zeros when the layer has none) */
+} face_conv_t;
+
+typedef struct face_dwconv {
+    int k, stride, c;
+    face_pad_t pad;
+    const float *w;    /* [K][K][C] */
+    const float *bias; /* [C] or NULL (a separable conv's bias comes after the pointwise) */
+} face_dwconv_t;
+
+/* depthwise (no bias) then 1x1 pointwise with bias, as tf.separableConv2d + add. */
+typedef struct face_sepconv {
+    face_dwconv_t dw;
+    face_conv_t pw;
+} face_sepconv_t;
+
+typedef struct face_fc {
+    int in, out;
+    const float *w;    /* [in][out] as tfjs stores it */
+    const float *bias; /* [out] */
+} face_fc_t;
+
+/* ==== ops (ops.c): y is allocated from the ctx's arena; x is not modified unless named ==== */
+int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, face_act_t act,
+               face_tensor_t *y);
+int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l, face_act_t act,
+                 face_tensor_t *y);
+int face__sepconv(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t *l,
+                  face_act_t act, face_tensor_t *y);
+/* Explicit zero padding (tf.pad): top, bottom, left, right. */
+int face__pad(face_ctx_t *ctx, const face_tensor_t *x, int top, int bottom, int left, int right,
+              face_tensor_t *y);
+int face__maxpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face_pad_t pad,
+                  face_tensor_t *y);
+int face__avgpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face_pad_t pad,
+                  face_tensor_t *y);
+/* Mean over H and W: C floats into out. */
+void face__global_avgpool(const face_tensor_t *x, float *out);
+/* In place: x += y (same shape), then act. */
+void face__add_inplace(face_tensor_t *x, const face_tensor_t *y, face_act_t act);
+void face__act_inplace(face_tensor_t *x, face_act_t act);
+void face__fc(const face_fc_t *l, const float *x, float *y);
+void face__softmax(float *x, int n);
+float face__sigmoid(float x);
+
+/* ==== weights (weights.c): a tfjs weights manifest and its shards ==== */
+typedef struct face_weights face_weights_t; /* name -> float tensor, decoded */
+/* Reads dir/<prefix>-weights_manifest.json and its paths (float32, or uint8 with scale/min:
+ * value = q * scale + min). */
+int face__weights_load(const char *dir, const char *prefix, face_weights_t **out, char *err,
+                       size_t errcap);
+void face__weights_free(face_weights_t **w);
+/* The tensor `name` with exactly the given shape (n_dims entries; -1 = any), or NULL and a reason
+ * in err. The returned floats are owned by w (mutable, so the loader can fold batch norms). */
+float *face__weights_get(face_weights_t *w, const char *name, int n_dims, const int *shape,
+                         char *err, size_t errcap);
+
+/* ==== preprocessing (prep.c) ==== */
+/* The reference's input transform: the region (rx, ry, rw, rh) of img (already clipped and
+ * rounded down by the caller) zero-padded to a square (pad_centre: face networks; otherwise
+ * bottom/right: detectors), resized with TensorFlow's legacy bilinear (no half-pixel offset) to
+ * side x side, then (v - mean[c]) * inv_std per channel. Writes into y (side x side x 3). Returns
+ * the padded square's side in source pixels through *square. */
+int face__prep(face_ctx_t *ctx, const image_t *img, int rx, int ry, int rw, int rh, bool pad_centre,
+               int side, const float mean[3], float inv_std, face_tensor_t *y, int *square);
+
+/* ==== networks ==== */
+typedef struct face_tiny_net face_tiny_net_t;
+typedef struct face_ssd_net face_ssd_net_t;
+typedef struct face_landmark_net face_landmark_net_t;
+typedef struct face_recog_net face_recog_net_t;
+typedef struct face_agegender_net face_agegender_net_t;
+typedef struct face_expression_net face_expression_net_t;
+
+struct face_engine {
+    face_tiny_net_t *tiny;
+    face_ssd_net_t *ssd;
+    face_landmark_net_t *landmarks;
+    face_landmark_net_t *landmarks_tiny;
+    face_recog_net_t *recog;
+    face_agegender_net_t *agegender;
+    face_expression_net_t *expression;
+};
+
+/* Each network: load from the models dir (its weights folded into its own struct), free. */
+int face__tiny_load(const char *dir, face_tiny_net_t **out, char *err, size_t errcap);
+void face__tiny_free(face_tiny_net_t **n);
+int face__ssd_load(const char *dir, face_ssd_net_t **out, char *err, size_t errcap);
+void face__ssd_free(face_ssd_net_t **n);
+int face__landmark_load(const char *dir, bool tiny, face_landmark_net_t **out, char *err,
+                        size_t errcap);
+void face__landmark_free(face_landmark_net_t **n);
+int face__recog_load(const char *dir, face_recog_net_t **out, char *err, size_t errcap);
+void face__recog_free(face_recog_net_t **n);
+int face__agegender_load(const char *dir, face_agegender_net_t **out, char *err, size_t errcap);
+void face__agegender_free(face_agegender_net_t **n);
+int face__expression_load(const char *dir, face_expression_net_t **out, char *err,
+                          size_t errcap);
+void face__expression_free(face_expression_net_t **n);
+
+/* Non-maximum suppression over boxes sorted or not: keeps at most max_out indices of boxes
+ * with score >= min_score, best first, dropping any whose IoU with a kept one exceeds iou_max. */
+int face__nms(const face_box_t *boxes, const float *scores, int n, int max_out, float iou_max,
+              float min_score, int *keep);
+
+#endif
