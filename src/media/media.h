@@ -95,6 +95,19 @@ int media_thumbnail(const char *in_path, const char *out_jpeg, int max_side, cha
 int media_encode_opus_ogg(const int16_t *pcm, size_t n, int rate, uint8_t **out, size_t *out_len,
                           char *err, size_t errcap);
 
+/* ---- video frames (frames.c) ---- */
+/* Called with each sampled frame: rgb is width x height 8-bit RGB, stride 3 * width, borrowed for
+ * the call only; pts_ms its presentation time from the stream's start. Return 0 to go on, or a
+ * negative code to stop: media_sample_frames then returns that code. */
+typedef int (*media_frame_fn)(void *ud, const uint8_t *rgb, int width, int height, int64_t pts_ms);
+/* Decodes the first video stream of in_path and hands fn the frame on screen at t = 0, 1/rate,
+ * 2/rate, ... seconds (rate > 0, at most 60), as the viewer sees it: the container's rotation
+ * applied, and frames over max_pixels (<= 0: MEDIA_MAX_PIXELS) scaled down keeping the aspect.
+ * At most max_frames frames (<= 0: no bound other than the stream's length). Returns 0 when the
+ * stream ends (a file without video: CORE_EBADMEDIA), and fills *n_frames_out (may be NULL). */
+int media_sample_frames(const char *in_path, double rate, long long max_pixels, int max_frames,
+                        media_frame_fn fn, void *ud, int *n_frames_out, char *err, size_t errcap);
+
 /* Silences FFmpeg's own logging (persona logs the errors it reports). Call once at start. */
 void media_init(void);
 
