@@ -121,6 +121,53 @@ float *face__weights_get(face_weights_t *w, const char *name, int n_dims, const 
 int face__prep(face_ctx_t *ctx, const image_t *img, int rx, int ry, int rw, int rh, bool pad_centre,
                int side, const float mean[3], float inv_std, face_tensor_t *y, int *square);
 
+/* ==== crops for the face networks (align.c) ==== */
+/* A crop in whole pixels, inside the image. */
+typedef struct face_rect {
+    int x, y, w, h;
+} face_rect_t;
+/* The reference's clipAtImageBorders: box clipped to the image, then x, y, w, h each rounded
+ * down. -EINVAL when nothing of the box is left. */
+int face__crop_rect(double x, double y, double w, double h, int img_w, int img_h,
+                    face_rect_t *out);
+/* Age/gender and expressions: the landmarks' bounding box enlarged by 20% (10% each side),
+ * clipped. Recognition: the dlib-style box around the eyes' and the mouth's centres, clipped. */
+int face__align_rect(const face_point_t lm[FACE_LANDMARK_COUNT], int img_w, int img_h,
+                     face_rect_t *out);
+int face__align_rect_dlib(const face_point_t lm[FACE_LANDMARK_COUNT], int img_w, int img_h,
+                          face_rect_t *out);
+/* The face networks' input: rect of img padded to a centred square, resized to side x side,
+ * (v - [122.782, 117.001, 104.298]) / 255. */
+int face__face_input(face_ctx_t *ctx, const image_t *img, face_rect_t rect, int side,
+                     face_tensor_t *y);
+
+/* ==== layer loading shared by the face networks (layers.c) ==== */
+/* prefix/filters [K][K][I][O] and prefix/bias [O]. */
+int face__load_conv(face_weights_t *w, const char *prefix, int k, int cin, int cout, int stride,
+                    face_pad_t pad, face_conv_t *out, char *err, size_t errcap);
+/* prefix/depthwise_filter [3][3][I][1], prefix/pointwise_filter [1][1][I][O], prefix/bias [O];
+ * SAME padding. */
+int face__load_sepconv(face_weights_t *w, const char *prefix, int cin, int cout, int stride,
+                       face_sepconv_t *out, char *err, size_t errcap);
+/* prefix/weights [in][out], prefix/bias [out]. */
+int face__load_fc(face_weights_t *w, const char *prefix, int in, int out, face_fc_t *l,
+                  char *err, size_t errcap);
+
+/* ==== the face feature extractor (features.c): landmarks and expressions share it ==== */
+enum { FACE_FEATURES_MAX_BLOCKS = 4, FACE_FEATURES_MAX_CONVS = 4 };
+typedef struct face_features {
+    int n_blocks;  /* dense blocks: 4 (full), 3 (tiny) */
+    int n_convs;   /* convolutions per block: 4 (full), 3 (tiny) */
+    int channels;  /* output channels: 256 (full), 128 (tiny) */
+    face_conv_t first; /* dense0/conv0: a plain 3x3 conv, stride 2 */
+    face_sepconv_t sep[FACE_FEATURES_MAX_BLOCKS][FACE_FEATURES_MAX_CONVS]; /* [0][0] unused */
+} face_features_t;
+int face__features_load(face_weights_t *w, bool tiny, face_features_t *out, char *err,
+                        size_t errcap);
+/* x: 112 x 112 x 3, normalised; out: `channels` floats (the final average pool). */
+int face__features_run(face_ctx_t *ctx, const face_features_t *f, const face_tensor_t *x,
+                       float *out);
+
 /* ==== networks ==== */
 typedef struct face_tiny_net face_tiny_net_t;
 typedef struct face_ssd_net face_ssd_net_t;
