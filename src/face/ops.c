@@ -1,0 +1,466 @@
+/* ops.c: the layers every face network is built from, on NHWC float tensors in the ctx's arena —
+ * convolution (im2col + nn_sgemm, 1x1 straight on the activation buffer), depthwise convolution
+ * (direct, AVX2 when the CPU has it), separable convolution, padding, pooling with tfjs' rules,
+ * activations, fully connected layers, softmax. Padding follows TensorFlow: SAME gives
+ * out = ceil(in / stride) with pad_total = max((out - 1) * stride + k - in, 0), pad_before =
+ * pad_total / 2 and the odd pixel after; VALID gives out = ceil((in - k + 1) / stride).
+ *
+ * Threads: ops split their output rows over ctx->pool (NULL: the calling thread). Results do not
+ * depend on the thread count (each output element is computed by one thread in a fixed order),
+ * except through nn_sgemm's own split. Nothing here allocates except from the arena. */
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <immintrin.h>
+
+#include "face/internal.h"
+
+/* ==================================================================================== */
+/* shapes                                                                                */
+/* ==================================================================================== */
+
+/* Output side and padding before, for one dimension. */
+static int out_side(int in, int k, int stride, face_pad_t pad, int *pad_before)
+{
+    int out;
+    if (pad == FACE_PAD_SAME) {
+        out = (in + stride - 1) / stride;
+        int total = (out - 1) * stride + k - in;
+        if (total < 0)
+            total = 0;
+        *pad_before = total / 2;
+    } else {
+        out = in >= k ? (in - k) / stride + 1 : 0;
+        *pad_before = 0;
+    }
+    return out;
+}
+
+static inline float act1(float v, face_act_t act)
+{
+    switch (act) {
+    case FACE_ACT_RELU:
+        return v > 0 ? v : 0;
+    case FACE_ACT_RELU6:
+        return v > 0 ? (v < 6 ? v : 6) : 0;
+    case FACE_ACT_LEAKY: {
+        /* as tinyYolov2/leaky.ts: relu(x - 0.1x) + 0.1x, in float32 */
+        float m = v * 0.10000000149011612f;
+        float d = v - m;
+        return (d > 0 ? d : 0) + m;
+    }
+    default:
+        return v;
+    }
+}
+
+static void act_range(float *p, size_t n, face_act_t act)
+{
+    if (act == FACE_ACT_NONE)
+        return;
+    for (size_t i = 0; i < n; i++)
+        p[i] = act1(p[i], act);
+}
+
+void face__act_inplace(face_tensor_t *x, face_act_t act)
+{
+    act_range(x->d, (size_t)x->h * x->w * x->c, act);
+}
+
+void face__add_inplace(face_tensor_t *x, const face_tensor_t *y, face_act_t act)
+{
+    size_t n = (size_t)x->h * x->w * x->c;
+    for (size_t i = 0; i < n; i++)
+        x->d[i] = act1(x->d[i] + y->d[i], act);
+}
+
+/* ==================================================================================== */
+/* convolution                                                                           */
+/* ==================================================================================== */
+
+typedef struct im2col_job {
+    const face_tensor_t *x;
+    int k, stride, pad_t, pad_l, oh, ow;
+    float *col; /* [OH*OW][K*K*I] */
+} im2col_job_t;
+
+static void im2col_task(void *vctx, int ti, int nt)
+{
+    const im2col_job_t *j = vctx;
+    const face_tensor_t *x = j->x;
+    int I = x->c, K = j->k;
+    size_t row = (size_t)K * K * I;
+    int r0 = (int)((long)j->oh * ti / nt), r1 = (int)((long)j->oh * (ti + 1) / nt);
+    for (int oy = r0; oy < r1; oy++) {
+        for (int ox = 0; ox < j->ow; ox++) {
+            float *dst = j->col + ((size_t)oy * j->ow + ox) * row;
+            for (int ky = 0; ky < K; ky++) {
+                int iy = oy * j->stride + ky - j->pad_t;
+                for (int kx = 0; kx < K; kx++) {
+                    int ix = ox * j->stride + kx - j->pad_l;
+                    float *d = dst + ((size_t)ky * K + kx) * I;
+                    if (iy < 0 || iy >= x->h || ix < 0 || ix >= x->w)
+                        memset(d, 0, (size_t)I * sizeof(float));
+                    else
+                        memcpy(d, x->d + ((size_t)iy * x->w + ix) * I, (size_t)I * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+typedef struct act_job {
+    float *p;
+    size_t rows, cols;
+    face_act_t act;
+} act_job_t;
+
+static void act_task(void *vctx, int ti, int nt)
+{
+    const act_job_t *j = vctx;
+    size_t r0 = j->rows * ti / nt, r1 = j->rows * (ti + 1) / nt;
+    act_range(j->p + r0 * j->cols, (r1 - r0) * j->cols, j->act);
+}
+
+int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, face_act_t act,
+               face_tensor_t *y)
+{
+    if (x->c != l->cin || l->k <= 0 || l->stride <= 0)
+        return -EINVAL;
+    int pt, pl;
+    int oh = out_side(x->h, l->k, l->stride, l->pad, &pt);
+    int ow = out_side(x->w, l->k, l->stride, l->pad, &pl);
+    int rc = face__tensor(&ctx->arena, oh, ow, l->cout, y);
+    if (rc < 0)
+        return rc;
+    size_t rows = (size_t)oh * ow;
+    for (size_t r = 0; r < rows; r++)
+        memcpy(y->d + r * l->cout, l->bias, (size_t)l->cout * sizeof(float));
+
+    const float *a = x->d;
+    int kk = l->k * l->k * l->cin;
+    size_t mark = face__arena_mark(&ctx->arena);
+    if (!(l->k == 1 && l->stride == 1)) {
+        float *col = face__arena_alloc(&ctx->arena, rows * (size_t)kk);
+        if (!col)
+            return -ENOMEM;
+        im2col_job_t j = {x, l->k, l->stride, pt, pl, oh, ow, col};
+        nn_pool_run(ctx->pool, im2col_task, &j);
+        a = col;
+    }
+    nn_sgemm(ctx->pool, false, false, (int)rows, l->cout, kk, 1.0f, a, kk, l->w, l->cout, 1.0f,
+             y->d, l->cout);
+    /* the im2col buffer sits above y in the arena, so it can be given back */
+    face__arena_reset(&ctx->arena, mark);
+    if (act != FACE_ACT_NONE) {
+        act_job_t j = {y->d, rows, (size_t)l->cout, act};
+        nn_pool_run(ctx->pool, act_task, &j);
+    }
+    return 0;
+}
+
+/* ==================================================================================== */
+/* depthwise convolution                                                                 */
+/* ==================================================================================== */
+
+typedef struct dw_job {
+    const face_tensor_t *x;
+    const face_dwconv_t *l;
+    face_act_t act;
+    int pad_t, pad_l;
+    face_tensor_t *y;
+} dw_job_t;
+
+/* One output pixel: out[c] = bias[c] + sum over valid taps of x[tap][c] * w[tap][c]. The taps are
+ * the (ky, kx) in [ky0, ky1) x [kx0, kx1); src points at x's pixel for tap (0, 0) (may be outside
+ * the image; only valid taps are read). */
+static void dw_pixel_scalar(const float *src, size_t row_stride, int C, const float *w, int K,
+                            int ky0, int ky1, int kx0, int kx1, const float *bias, float *out)
+{
+    for (int c = 0; c < C; c++)
+        out[c] = bias ? bias[c] : 0.0f;
+    for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++) {
+            const float *s = src + (ptrdiff_t)ky * (ptrdiff_t)row_stride + (ptrdiff_t)kx * C;
+            const float *wk = w + ((size_t)ky * K + kx) * C;
+            for (int c = 0; c < C; c++)
+                out[c] += s[c] * wk[c];
+        }
+}
+
+__attribute__((target("avx2,fma"))) static void
+dw_pixel_avx2(const float *src, size_t row_stride, int C, const float *w, int K, int ky0, int ky1,
+              int kx0, int kx1, const float *bias, float *out)
+{
+    int c = 0;
+    for (; c + 32 <= C; c += 32) {
+        __m256 a0, a1, a2, a3;
+        if (bias) {
+            a0 = _mm256_loadu_ps(bias + c);
+            a1 = _mm256_loadu_ps(bias + c + 8);
+            a2 = _mm256_loadu_ps(bias + c + 16);
+            a3 = _mm256_loadu_ps(bias + c + 24);
+        } else {
+            a0 = a1 = a2 = a3 = _mm256_setzero_ps();
+        }
+        for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+                const float *s =
+                    src + (ptrdiff_t)ky * (ptrdiff_t)row_stride + (ptrdiff_t)kx * C + c;
+                const float *wk = w + ((size_t)ky * K + kx) * C + c;
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(s), _mm256_loadu_ps(wk), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(s + 8), _mm256_loadu_ps(wk + 8), a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(s + 16), _mm256_loadu_ps(wk + 16), a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(s + 24), _mm256_loadu_ps(wk + 24), a3);
+            }
+        _mm256_storeu_ps(out + c, a0);
+        _mm256_storeu_ps(out + c + 8, a1);
+        _mm256_storeu_ps(out + c + 16, a2);
+        _mm256_storeu_ps(out + c + 24, a3);
+    }
+    for (; c + 8 <= C; c += 8) {
+        __m256 a0 = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+        for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+                const float *s =
+                    src + (ptrdiff_t)ky * (ptrdiff_t)row_stride + (ptrdiff_t)kx * C + c;
+                const float *wk = w + ((size_t)ky * K + kx) * C + c;
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(s), _mm256_loadu_ps(wk), a0);
+            }
+        _mm256_storeu_ps(out + c, a0);
+    }
+}
+
+/* Chosen once, before any pool task reads it: 0 scalar, 1 AVX2 (C a multiple of 8 only). */
+static int g_dw_isa = -1;
+
+static int dw_isa(void)
+{
+    if (g_dw_isa < 0) {
+        __builtin_cpu_init();
+        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        const char *force = getenv("PERSONA_NN_ISA");
+        if (force && strcmp(force, "scalar") == 0)
+            avx2 = 0;
+        g_dw_isa = avx2;
+    }
+    return g_dw_isa;
+}
+
+static void dw_task(void *vctx, int ti, int nt)
+{
+    const dw_job_t *j = vctx;
+    const face_tensor_t *x = j->x;
+    const face_dwconv_t *l = j->l;
+    face_tensor_t *y = j->y;
+    int C = l->c, K = l->k, S = l->stride;
+    size_t rs = (size_t)x->w * C;
+    int avx2 = dw_isa();
+    int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
+    for (int oy = r0; oy < r1; oy++) {
+        int iy0 = oy * S - j->pad_t;
+        int ky0 = iy0 < 0 ? -iy0 : 0;
+        int ky1 = x->h - iy0 < K ? x->h - iy0 : K;
+        float *orow = y->d + (size_t)oy * y->w * C;
+        for (int ox = 0; ox < y->w; ox++) {
+            int ix0 = ox * S - j->pad_l;
+            int kx0 = ix0 < 0 ? -ix0 : 0;
+            int kx1 = x->w - ix0 < K ? x->w - ix0 : K;
+            const float *src = x->d + (ptrdiff_t)iy0 * (ptrdiff_t)rs + (ptrdiff_t)ix0 * C;
+            float *out = orow + (size_t)ox * C;
+            if (avx2 && C % 8 == 0)
+                dw_pixel_avx2(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
+            else
+                dw_pixel_scalar(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
+        }
+        act_range(orow, (size_t)y->w * C, j->act);
+    }
+}
+
+int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l, face_act_t act,
+                 face_tensor_t *y)
+{
+    if (x->c != l->c || l->k <= 0 || l->stride <= 0)
+        return -EINVAL;
+    int pt, pl;
+    int oh = out_side(x->h, l->k, l->stride, l->pad, &pt);
+    int ow = out_side(x->w, l->k, l->stride, l->pad, &pl);
+    int rc = face__tensor(&ctx->arena, oh, ow, l->c, y);
+    if (rc < 0)
+        return rc;
+    dw_isa();
+    dw_job_t j = {x, l, act, pt, pl, y};
+    nn_pool_run(ctx->pool, dw_task, &j);
+    return 0;
+}
+
+int face__sepconv(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t *l,
+                  face_act_t act, face_tensor_t *y)
+{
+    /* y is allocated before the depthwise result so that the temporary can be given back */
+    if (x->c != l->dw.c || l->pw.cin != l->dw.c || l->pw.k != 1 || l->pw.stride != 1)
+        return -EINVAL;
+    int pt, pl;
+    int oh = out_side(x->h, l->dw.k, l->dw.stride, l->dw.pad, &pt);
+    int ow = out_side(x->w, l->dw.k, l->dw.stride, l->dw.pad, &pl);
+    int rc = face__tensor(&ctx->arena, oh, ow, l->pw.cout, y);
+    if (rc < 0)
+        return rc;
+    size_t mark = face__arena_mark(&ctx->arena);
+    face_tensor_t t;
+    rc = face__dwconv(ctx, x, &l->dw, FACE_ACT_NONE, &t);
+    if (rc < 0)
+        return rc;
+    size_t rows = (size_t)oh * ow;
+    int O = l->pw.cout;
+    for (size_t r = 0; r < rows; r++)
+        memcpy(y->d + r * O, l->pw.bias, (size_t)O * sizeof(float));
+    nn_sgemm(ctx->pool, false, false, (int)rows, O, l->pw.cin, 1.0f, t.d, l->pw.cin, l->pw.w, O,
+             1.0f, y->d, O);
+    face__arena_reset(&ctx->arena, mark);
+    if (act != FACE_ACT_NONE) {
+        act_job_t j = {y->d, rows, (size_t)O, act};
+        nn_pool_run(ctx->pool, act_task, &j);
+    }
+    return 0;
+}
+
+/* ==================================================================================== */
+/* padding and pooling                                                                   */
+/* ==================================================================================== */
+
+int face__pad(face_ctx_t *ctx, const face_tensor_t *x, int top, int bottom, int left, int right,
+              face_tensor_t *y)
+{
+    if (top < 0 || bottom < 0 || left < 0 || right < 0)
+        return -EINVAL;
+    int rc = face__tensor(&ctx->arena, x->h + top + bottom, x->w + left + right, x->c, y);
+    if (rc < 0)
+        return rc;
+    size_t C = (size_t)x->c;
+    memset(y->d, 0, (size_t)y->h * y->w * C * sizeof(float));
+    for (int r = 0; r < x->h; r++)
+        memcpy(y->d + ((size_t)(r + top) * y->w + left) * C, x->d + (size_t)r * x->w * C,
+               (size_t)x->w * C * sizeof(float));
+    return 0;
+}
+
+typedef struct pool_job {
+    const face_tensor_t *x;
+    int k, stride, pad_t, pad_l;
+    bool max;
+    face_tensor_t *y;
+} pool_job_t;
+
+static void pool_task(void *vctx, int ti, int nt)
+{
+    const pool_job_t *j = vctx;
+    const face_tensor_t *x = j->x;
+    face_tensor_t *y = j->y;
+    int C = x->c;
+    int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
+    for (int oy = r0; oy < r1; oy++) {
+        int iy0 = oy * j->stride - j->pad_t;
+        int ya = iy0 < 0 ? 0 : iy0, yb = iy0 + j->k > x->h ? x->h : iy0 + j->k;
+        for (int ox = 0; ox < y->w; ox++) {
+            int ix0 = ox * j->stride - j->pad_l;
+            int xa = ix0 < 0 ? 0 : ix0, xb = ix0 + j->k > x->w ? x->w : ix0 + j->k;
+            float *out = y->d + ((size_t)oy * y->w + ox) * C;
+            for (int c = 0; c < C; c++)
+                out[c] = j->max ? -FLT_MAX : 0.0f;
+            for (int iy = ya; iy < yb; iy++)
+                for (int ix = xa; ix < xb; ix++) {
+                    const float *s = x->d + ((size_t)iy * x->w + ix) * C;
+                    if (j->max)
+                        for (int c = 0; c < C; c++)
+                            out[c] = s[c] > out[c] ? s[c] : out[c];
+                    else
+                        for (int c = 0; c < C; c++)
+                            out[c] += s[c];
+                }
+            if (!j->max) {
+                /* tfjs divides by the number of inputs inside the image, not k*k */
+                int n = (yb - ya) * (xb - xa);
+                float inv = n > 0 ? 1.0f / (float)n : 0.0f;
+                for (int c = 0; c < C; c++)
+                    out[c] *= inv;
+            }
+        }
+    }
+}
+
+static int pool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face_pad_t pad,
+                bool max, face_tensor_t *y)
+{
+    if (k <= 0 || stride <= 0)
+        return -EINVAL;
+    int pt, pl;
+    int oh = out_side(x->h, k, stride, pad, &pt);
+    int ow = out_side(x->w, k, stride, pad, &pl);
+    int rc = face__tensor(&ctx->arena, oh, ow, x->c, y);
+    if (rc < 0)
+        return rc;
+    pool_job_t j = {x, k, stride, pt, pl, max, y};
+    nn_pool_run(ctx->pool, pool_task, &j);
+    return 0;
+}
+
+int face__maxpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face_pad_t pad,
+                  face_tensor_t *y)
+{
+    return pool(ctx, x, k, stride, pad, true, y);
+}
+
+int face__avgpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face_pad_t pad,
+                  face_tensor_t *y)
+{
+    return pool(ctx, x, k, stride, pad, false, y);
+}
+
+void face__global_avgpool(const face_tensor_t *x, float *out)
+{
+    int C = x->c;
+    size_t n = (size_t)x->h * x->w;
+    for (int c = 0; c < C; c++)
+        out[c] = 0;
+    for (size_t p = 0; p < n; p++)
+        for (int c = 0; c < C; c++)
+            out[c] += x->d[p * C + c];
+    for (int c = 0; c < C; c++)
+        out[c] /= (float)n;
+}
+
+/* ==================================================================================== */
+/* dense layers and squashing                                                            */
+/* ==================================================================================== */
+
+void face__fc(const face_fc_t *l, const float *x, float *y)
+{
+    memcpy(y, l->bias, (size_t)l->out * sizeof(float));
+    for (int i = 0; i < l->in; i++)
+        nn_axpy_f32(x[i], l->w + (size_t)i * l->out, y, (size_t)l->out);
+}
+
+void face__softmax(float *x, int n)
+{
+    if (n <= 0)
+        return;
+    float m = x[0];
+    for (int i = 1; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    float s = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        s += x[i];
+    }
+    for (int i = 0; i < n; i++)
+        x[i] /= s;
+}
+
+float face__sigmoid(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
