@@ -100,8 +100,9 @@ int image__decode_png(const unsigned char *data, size_t len, long long max_pixel
         goto out;
     }
     png_set_read_fn(png, &src, src_read);
-    /* libpng's own bound, so that even its header parsing never accepts more than we would. */
-    png_set_user_limits(png, IMAGE_MAX_SIDE, IMAGE_MAX_SIDE);
+    /* Lift libpng's own side limit (10^6) so that image__check_size alone decides, and a huge
+     * header gets our CORE_ELIMIT rather than a header error. */
+    png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
     png_read_info(png, info);
     w = png_get_image_width(png, info);
     h = png_get_image_height(png, info);
