@@ -392,12 +392,283 @@ static void test_arena(void **state)
     face__arena_destroy(&a);
 }
 
+
+/* ==================================================================================== */
+/* preprocessing                                                                         */
+/* ==================================================================================== */
+
+/* Two steps as the reference does them: the padded square, then the legacy bilinear resize. */
+static double *ref_prep(const image_t *img, int rx, int ry, int rw, int rh, bool centre, int side,
+                        const float mean[3], double inv_std)
+{
+    int S = rw > rh ? rw : rh, diff = S - (rw < rh ? rw : rh);
+    int after = centre ? (int)floor(diff * 0.5 + 0.5) : diff, before = diff - after;
+    int top = rh < rw ? before : 0, left = rw < rh ? before : 0;
+    double *sq = calloc((size_t)S * S * 3, sizeof *sq);
+    for (int r = 0; r < rh; r++)
+        for (int c = 0; c < rw; c++)
+            for (int ch = 0; ch < 3; ch++)
+                sq[((size_t)(r + top) * S + c + left) * 3 + ch] =
+                    img->rgb[((size_t)(ry + r) * img->width + rx + c) * 3 + ch];
+    double *out = malloc((size_t)side * side * 3 * sizeof *out);
+    double ratio = (double)S / side;
+    for (int oy = 0; oy < side; oy++)
+        for (int ox = 0; ox < side; ox++) {
+            double sy = oy * ratio, sx = ox * ratio;
+            int y0 = (int)floor(sy), x0 = (int)floor(sx);
+            int y1 = (int)fmin(ceil(sy), S - 1), x1 = (int)fmin(ceil(sx), S - 1);
+            double fy = sy - y0, fx = sx - x0;
+            for (int ch = 0; ch < 3; ch++) {
+                double tl = sq[((size_t)y0 * S + x0) * 3 + ch], tr = sq[((size_t)y0 * S + x1) * 3 + ch];
+                double bl = sq[((size_t)y1 * S + x0) * 3 + ch], br = sq[((size_t)y1 * S + x1) * 3 + ch];
+                double t = tl + (tr - tl) * fx, b = bl + (br - bl) * fx;
+                out[((size_t)oy * side + ox) * 3 + ch] = (t + (b - t) * fy - mean[ch]) * inv_std;
+            }
+        }
+    free(sq);
+    return out;
+}
+
+static void test_prep(void **state)
+{
+    (void)state;
+    image_t img = {37, 23, NULL};
+    img.rgb = malloc((size_t)img.width * img.height * 3);
+    for (size_t i = 0; i < (size_t)img.width * img.height * 3; i++)
+        img.rgb[i] = (uint8_t)(frand() * 127.5f + 127.5f);
+    static const float mean[3] = {117.001f, 114.697f, 97.404f};
+    /* regions: whole (wide), a tall crop, an odd-difference crop, square; sides up and down */
+    static const int regions[][4] = {{0, 0, 37, 23}, {5, 2, 9, 20}, {3, 4, 30, 17}, {10, 3, 12, 12}};
+    static const int sides[] = {16, 37, 64, 7};
+    for (int threads = 1; threads <= 2; threads++) {
+        face_ctx_t *ctx = ctx_new(threads);
+        for (int r = 0; r < 4; r++)
+            for (int si = 0; si < 4; si++)
+                for (int centre = 0; centre < 2; centre++) {
+                    const int *g = regions[r];
+                    face_tensor_t y;
+                    int square = 0;
+                    assert_int_equal(face__prep(ctx, &img, g[0], g[1], g[2], g[3], centre,
+                                                sides[si], mean, 1.0f / 255.0f, &y, &square),
+                                     0);
+                    assert_int_equal(square, g[2] > g[3] ? g[2] : g[3]);
+                    assert_int_equal(y.h, sides[si]);
+                    assert_int_equal(y.c, 3);
+                    double *want = ref_prep(&img, g[0], g[1], g[2], g[3], centre, sides[si],
+                                            mean, 1.0 / 255.0);
+                    for (size_t i = 0; i < (size_t)sides[si] * sides[si] * 3; i++)
+                        assert_true(fabs(y.d[i] - want[i]) < 2e-5);
+                    free(want);
+                    face__arena_reset(&ctx->arena, 0);
+                }
+        face_tensor_t y;
+        int square;
+        assert_int_equal(face__prep(ctx, &img, 30, 0, 8, 5, false, 8, mean, 1, &y, &square), -EINVAL);
+        assert_int_equal(face__prep(ctx, &img, 0, 0, 0, 5, false, 8, mean, 1, &y, &square), -EINVAL);
+        ctx_free(ctx);
+    }
+    free(img.rgb);
+}
+
+/* ==================================================================================== */
+/* weights                                                                               */
+/* ==================================================================================== */
+
+static const char *models_dir(void)
+{
+    const char *d = getenv("PERSONA_FACE_MODELS");
+    assert_non_null(d);
+    return d;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void spit(const char *dir, const char *name, const void *p, size_t n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static char *scratch(const char *sub)
+{
+    const char *t = getenv("PERSONA_TEST_TMP");
+    char *d = xasprintf("%s/%s", t ? t : "/tmp", sub);
+    char *cmd = xasprintf("rm -rf '%s' && mkdir -p '%s'", d, d);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    return d;
+}
+
+#define TINY "tiny_face_detector_model"
+
+static void test_weights_real(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    face_weights_t *w = NULL;
+    int rc = face__weights_load(models_dir(), TINY, &w, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    const int shape[] = {3, 3, 3, 16};
+    float *f = face__weights_get(w, "conv0/filters", 4, shape, err, sizeof err);
+    assert_non_null(f);
+    /* the first tensor's first bytes, decoded by hand from the manifest's scale/min */
+    char mpath[1024];
+    snprintf(mpath, sizeof mpath, "%s/" TINY ".bin", models_dir());
+    size_t n;
+    unsigned char *bin = slurp(mpath, &n);
+    const double scale = 0.009007044399485869, min = -1.2069439495311063;
+    for (int i = 0; i < 3 * 3 * 3 * 16; i++)
+        assert_true(f[i] == (float)(bin[i] * scale + min));
+    free(bin);
+    const int any[] = {-1};
+    assert_non_null(face__weights_get(w, "conv8/bias", 1, any, err, sizeof err));
+    const int wrong[] = {3, 3, 3, 17};
+    assert_null(face__weights_get(w, "conv0/filters", 4, wrong, err, sizeof err));
+    assert_non_null(strstr(err, "conv0/filters"));
+    assert_null(face__weights_get(w, "conv0/filters", 3, wrong, err, sizeof err));
+    assert_null(face__weights_get(w, "nope", 1, any, err, sizeof err));
+    assert_non_null(strstr(err, "nope"));
+    face__weights_free(&w);
+    assert_null(w);
+    face__weights_free(&w);
+
+    /* every model the engine needs loads */
+    static const char *const all[] = {
+        "ssd_mobilenetv1_model", "face_landmark_68_model", "face_landmark_68_tiny_model",
+        "face_recognition_model", "age_gender_model", "face_expression_model"};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        rc = face__weights_load(models_dir(), all[i], &w, err, sizeof err);
+        if (rc)
+            fprintf(stderr, "%s: %s\n", all[i], err);
+        assert_int_equal(rc, 0);
+        face__weights_free(&w);
+    }
+}
+
+/* Writes manifest text and shard bytes to a fresh folder and loads them. */
+static int load_damaged(const char *sub, const void *man, size_t man_len, const void *bin,
+                        size_t bin_len, char *err, size_t errcap)
+{
+    char *d = scratch(sub);
+    if (man)
+        spit(d, TINY "-weights_manifest.json", man, man_len);
+    if (bin)
+        spit(d, TINY ".bin", bin, bin_len);
+    face_weights_t *w = NULL;
+    int rc = face__weights_load(d, TINY, &w, err, errcap);
+    face__weights_free(&w);
+    free(d);
+    return rc;
+}
+
+static char *replace(const char *s, const char *a, const char *b)
+{
+    const char *p = strstr(s, a);
+    assert_non_null(p);
+    return xasprintf("%.*s%s%s", (int)(p - s), s, b, p + strlen(a));
+}
+
+static void test_weights_damaged(void **state)
+{
+    (void)state;
+    char path[1024], err[512];
+    size_t mlen, blen;
+    snprintf(path, sizeof path, "%s/" TINY "-weights_manifest.json", models_dir());
+    unsigned char *man = slurp(path, &mlen);
+    man[mlen] = 0;
+    snprintf(path, sizeof path, "%s/" TINY ".bin", models_dir());
+    unsigned char *bin = slurp(path, &blen);
+
+    /* the untouched copy loads: the folder mechanics are right */
+    assert_int_equal(load_damaged("ok", man, mlen, bin, blen, err, sizeof err), 0);
+    /* missing manifest, missing shard: -ENOENT naming the file */
+    assert_int_equal(load_damaged("noman", NULL, 0, bin, blen, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "weights_manifest.json"));
+    assert_int_equal(load_damaged("nobin", man, mlen, NULL, 0, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, TINY ".bin"));
+    /* truncated JSON, empty, random bytes */
+    for (size_t cut = 0; cut < mlen; cut += mlen / 7 + 1)
+        assert_int_equal(load_damaged("tjson", man, cut, bin, blen, err, sizeof err),
+                         CORE_EBADMEDIA);
+    unsigned char rnd[4096];
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (unsigned char)(frand() * 128 + 128);
+        assert_int_equal(load_damaged("rjson", rnd, sizeof rnd, bin, blen, err, sizeof err),
+                         CORE_EBADMEDIA);
+        /* a good manifest over random shard bytes of the wrong size */
+        assert_int_equal(load_damaged("rbin", man, mlen, rnd, sizeof rnd, err, sizeof err),
+                         CORE_EBADMEDIA);
+    }
+    /* truncated shard: the error names a tensor */
+    assert_int_equal(load_damaged("tbin", man, mlen, bin, blen - 1, err, sizeof err),
+                     CORE_EBADMEDIA);
+    assert_non_null(strstr(err, "conv8/bias"));
+    assert_int_equal(load_damaged("tbin2", man, mlen, bin, 100, err, sizeof err), CORE_EBADMEDIA);
+    assert_non_null(strstr(err, "conv0/"));
+    assert_int_equal(load_damaged("ebin", man, mlen, bin, 0, err, sizeof err), CORE_EBADMEDIA);
+    /* a longer shard than the manifest describes */
+    unsigned char *big = calloc(blen + 8, 1);
+    memcpy(big, bin, blen);
+    assert_int_equal(load_damaged("lbin", man, mlen, big, blen + 8, err, sizeof err),
+                     CORE_EBADMEDIA);
+    free(big);
+    /* wrong shape: the data no longer fits (or is left over) */
+    char *m2 = replace((char *)man, "[3,3,3,16]", "[3,3,3,17]");
+    assert_int_equal(load_damaged("shape", m2, strlen(m2), bin, blen, err, sizeof err),
+                     CORE_EBADMEDIA);
+    free(m2);
+    /* unknown dtype; a huge shape; a path escaping the folder */
+    m2 = replace((char *)man, "\"uint8\"", "\"uint3\"");
+    assert_int_equal(load_damaged("dtype", m2, strlen(m2), bin, blen, err, sizeof err),
+                     CORE_EBADMEDIA);
+    assert_non_null(strstr(err, "conv0/filters"));
+    free(m2);
+    m2 = replace((char *)man, "16]", "1600000000]");
+    assert_int_equal(load_damaged("huge", m2, strlen(m2), bin, blen, err, sizeof err),
+                     CORE_EBADMEDIA);
+    free(m2);
+    m2 = replace((char *)man, "\"" TINY ".bin\"", "\"../" TINY ".bin\"");
+    assert_int_equal(load_damaged("escape", m2, strlen(m2), bin, blen, err, sizeof err),
+                     CORE_EBADMEDIA);
+    free(m2);
+    /* a manifest over the 1 MiB bound */
+    size_t hn = (1u << 20) + 10;
+    char *huge = malloc(hn);
+    memset(huge, ' ', hn);
+    memcpy(huge, man, mlen);
+    assert_int_equal(load_damaged("hman", huge, hn, bin, blen, err, sizeof err), CORE_EBADMEDIA);
+    free(huge);
+    free(man);
+    free(bin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena),          cmocka_unit_test(test_conv),
         cmocka_unit_test(test_dwconv),         cmocka_unit_test(test_sepconv),
         cmocka_unit_test(test_pad_pool),       cmocka_unit_test(test_act_fc_softmax),
+        cmocka_unit_test(test_prep),           cmocka_unit_test(test_weights_real),
+        cmocka_unit_test(test_weights_damaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
