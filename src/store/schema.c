@@ -7,7 +7,8 @@
  *
  * Invariants the schema keeps:
  *   1. Every user resource row carries account_id (media, devices, corpus, jobs, events,
- *      questions); every query that reads one for a request filters by it.
+ *      questions, faces, face_tracks, identities); every query that reads one for a request
+ *      filters by it.
  *   2. Times are INTEGER milliseconds since the epoch; 0 or NULL means "never".
  *   3. Status and state columns hold the names of store_media_status_t / store_job_state_t /
  *      store_question_status_t (readable with the sqlite3 shell); CHECK constraints reject
@@ -161,6 +162,74 @@ static const char *const migrations[] = {
     "  rate INTEGER NOT NULL,"
     "  pitch INTEGER NOT NULL,"
     "  volume INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);",
+
+    /* 6: faces — every face found in an item (box, landmarks and descriptor as float32 BLOBs,
+     * attributes), faces of consecutive frames linked into tracks, tracks grouped into the
+     * account's identities (at most one of them the persona), and what the faces step did per
+     * item. Faces and tracks go with their item (ON DELETE CASCADE); identities.face_count is
+     * kept by triggers, so a cascade keeps it right too. */
+    "CREATE TABLE identities("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT,"
+    "  is_persona INTEGER NOT NULL DEFAULT 0 CHECK (is_persona IN (0, 1)),"
+    "  face_count INTEGER NOT NULL DEFAULT 0,"
+    "  centroid BLOB CHECK (centroid IS NULL OR length(centroid) = 512),"
+    "  rep_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX identities_by_account ON identities(account_id, id);"
+    "CREATE UNIQUE INDEX identities_one_persona ON identities(account_id) WHERE is_persona = 1;"
+    "CREATE INDEX identities_by_rep ON identities(rep_face_id);"
+
+    "CREATE TABLE face_tracks("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,"
+    "  start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER NOT NULL,"
+    "  face_count INTEGER NOT NULL CHECK (face_count > 0),"
+    "  descriptor BLOB NOT NULL CHECK (length(descriptor) = 512),"
+    "  identity_id INTEGER REFERENCES identities(id));"
+    "CREATE INDEX face_tracks_by_media ON face_tracks(media_id, start_ms);"
+    "CREATE INDEX face_tracks_by_account ON face_tracks(account_id);"
+    "CREATE INDEX face_tracks_by_identity ON face_tracks(identity_id);"
+
+    "CREATE TABLE faces("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,"
+    "  score REAL NOT NULL,"
+    "  landmarks BLOB CHECK (landmarks IS NULL OR length(landmarks) = 544),"
+    "  descriptor BLOB CHECK (descriptor IS NULL OR length(descriptor) = 512),"
+    "  age REAL,"
+    "  gender TEXT CHECK (gender IS NULL OR gender IN ('male', 'female')),"
+    "  gender_probability REAL,"
+    "  expressions BLOB CHECK (expressions IS NULL OR length(expressions) = 28),"
+    "  track_id INTEGER REFERENCES face_tracks(id) ON DELETE CASCADE,"
+    "  identity_id INTEGER REFERENCES identities(id));"
+    "CREATE INDEX faces_by_media ON faces(media_id, ts_ms);"
+    "CREATE INDEX faces_by_account ON faces(account_id, id);"
+    "CREATE INDEX faces_by_identity ON faces(identity_id, id);"
+    "CREATE INDEX faces_by_track ON faces(track_id);"
+    "CREATE TRIGGER faces_count_insert AFTER INSERT ON faces WHEN NEW.identity_id IS NOT NULL"
+    "  BEGIN UPDATE identities SET face_count = face_count + 1 WHERE id = NEW.identity_id; END;"
+    "CREATE TRIGGER faces_count_delete AFTER DELETE ON faces WHEN OLD.identity_id IS NOT NULL"
+    "  BEGIN UPDATE identities SET face_count = face_count - 1 WHERE id = OLD.identity_id; END;"
+
+    "CREATE TABLE media_faces("
+    "  media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  status TEXT NOT NULL CHECK (status IN ('done', 'failed', 'skipped')),"
+    "  error TEXT,"
+    "  detector TEXT,"
+    "  frames INTEGER NOT NULL DEFAULT 0,"
+    "  faces INTEGER NOT NULL DEFAULT 0,"
+    "  tracks INTEGER NOT NULL DEFAULT 0,"
+    "  ms INTEGER NOT NULL DEFAULT 0,"
     "  updated_at INTEGER NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

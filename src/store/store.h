@@ -415,4 +415,110 @@ int store_voice_get(store_t *st, int64_t account_id, store_voice_t *out);
  * -ENOENT for no such account, -EINVAL for an empty or too long voice, CORE_ESQL. */
 int store_voice_put(store_t *st, int64_t account_id, const store_voice_t *v);
 
+/* ==== faces: the faces found in an item, their tracks, and the account's identities
+ * (migration 6; see src/store/faces.c) ====
+ * A face is one detection in one picture (an image, or a video frame at ts_ms). Faces of
+ * consecutive frames that are the same person make a track (the jobs module links them); each
+ * track belongs to one identity: a person of the account's gallery, found by clustering track
+ * descriptors (store_faces_replace) and named by the user. Float vectors are stored as float32
+ * BLOBs in the machine's byte order (little-endian on every machine persona runs on). */
+enum {
+    STORE_FACE_LANDMARKS = 68, /* points (x, y) */
+    STORE_FACE_DIM = 128,      /* descriptor */
+    STORE_FACE_EXPRESSIONS = 7 /* neutral happy sad angry fearful disgusted surprised */
+};
+
+typedef struct store_face {
+    int64_t id;             /* set by the store */
+    int64_t media_id;       /* set by the store on reads */
+    int64_t ts_ms;          /* time in the item; 0 for an image */
+    float x, y, w, h;       /* box, image pixels */
+    float score;
+    bool has_landmarks, has_descriptor, has_attributes;
+    float landmarks[STORE_FACE_LANDMARKS * 2];
+    float descriptor[STORE_FACE_DIM];
+    float age;
+    bool male;
+    float gender_probability;
+    float expressions[STORE_FACE_EXPRESSIONS];
+    int track;              /* store_faces_replace: index into its tracks array (in) */
+    int64_t track_id, identity_id; /* on reads (0: none) */
+} store_face_t;
+
+typedef struct store_face_track {
+    int64_t id, media_id, identity_id; /* set by the store */
+    int64_t start_ms, end_ms;          /* first and last face's ts_ms */
+    int face_count;
+    float descriptor[STORE_FACE_DIM];  /* mean of its faces' descriptors */
+} store_face_track_t;
+
+/* What the faces step of media.process did for one item. */
+typedef struct store_faces_status {
+    char status[12];        /* "done", "failed" or "skipped" */
+    char *error;            /* why it failed or was skipped; NULL when done */
+    char detector[8];       /* tiny | ssd */
+    int frames, faces, tracks;
+    int64_t ms;             /* processing time */
+    int64_t updated_at;
+} store_faces_status_t;
+void store_faces_status_clear(store_faces_status_t *s);
+
+/* Replaces every face and track of the item with faces[0..n_faces) and tracks[0..n_tracks)
+ * (faces[i].track indexes tracks; a track without faces is refused) and assigns each new track
+ * to an identity, all in one transaction: the nearest identity centroid (mean descriptor of its
+ * tracks, faces weighted equally) closer than threshold (Euclidean), never one that already has a
+ * track of this item overlapping in time (two faces on screen at once are two people); otherwise
+ * a new identity. Centroids, face counts and representative faces (best score) of every identity
+ * touched are brought up to date; unnamed identities left without faces are removed. The item's
+ * faces status becomes "done" with st_info's detector/frames/ms (may be NULL). Returns 0,
+ * -ENOENT unless the item is in this account, -EINVAL for bad arrays. track_identity_out (may be
+ * NULL) gets each track's identity id. */
+int store_faces_replace(store_t *st, int64_t account_id, int64_t media_id,
+                        const store_face_t *faces, size_t n_faces,
+                        const store_face_track_t *tracks, size_t n_tracks, float threshold,
+                        const store_faces_status_t *info, int64_t *track_identity_out);
+/* Records that the faces step failed or was skipped (status "failed" / "skipped", error the
+ * reason), keeping whatever faces the item had. -ENOENT unless the item is in this account. */
+int store_faces_set_status(store_t *st, int64_t account_id, int64_t media_id, const char *status,
+                           const char *error);
+/* -ENOENT when the item is not in this account or has no faces status yet. */
+int store_faces_status_get(store_t *st, int64_t account_id, int64_t media_id,
+                           store_faces_status_t *out);
+/* The item's faces in time order (then best score first) and its tracks (by start); either out
+ * pair may be NULL. -ENOENT unless the item is in this account. Free with free(). */
+int store_faces_list_media(store_t *st, int64_t account_id, int64_t media_id,
+                           store_face_t **faces, size_t *n_faces, store_face_track_t **tracks,
+                           size_t *n_tracks);
+/* The identity's faces, newest id first: ids < before_id (0: from the newest), at most limit
+ * (1..1000, else -EINVAL). -ENOENT unless the identity is in this account. Free with free(). */
+int store_faces_list_identity(store_t *st, int64_t account_id, int64_t identity_id,
+                              int64_t before_id, int limit, store_face_t **out, size_t *n_out);
+/* Calls fn for each face of the account that has a descriptor (landmarks and attributes are not
+ * read; face is borrowed for the call); fn returns non-zero to stop. Returns 0 or an error. */
+typedef int (*store_face_fn)(void *ud, const store_face_t *face);
+int store_faces_scan(store_t *st, int64_t account_id, store_face_fn fn, void *ud);
+
+typedef struct store_identity {
+    int64_t id;
+    char *name;             /* NULL until named */
+    bool is_persona;
+    int face_count, media_count;
+    bool has_centroid;
+    float centroid[STORE_FACE_DIM];
+    int64_t rep_face_id, rep_media_id, rep_ts_ms; /* representative face; 0 when none */
+    float rep_x, rep_y, rep_w, rep_h;
+    int64_t created_at, updated_at;
+} store_identity_t;
+void store_identity_clear(store_identity_t *i);
+/* The account's identities that have faces or a name, persona first, then most faces. */
+int store_identity_list(store_t *st, int64_t account_id, store_identity_t **out, size_t *n_out);
+void store_identity_list_free(store_identity_t **list, size_t n);
+int store_identity_get(store_t *st, int64_t account_id, int64_t identity_id,
+                       store_identity_t *out);
+/* Names the identity (set_name: name, NULL clears it) and/or marks it the persona (persona 1:
+ * this one and no other of the account, 0: not it, -1: unchanged), in one transaction. -ENOENT
+ * unless the identity is in this account; -EINVAL for a name over 200 bytes. */
+int store_identity_update(store_t *st, int64_t account_id, int64_t identity_id, bool set_name,
+                          const char *name, int persona);
+
 #endif
