@@ -116,7 +116,8 @@ float *face__weights_get(face_weights_t *w, const char *name, int n_dims, const 
 /* The reference's input transform: the region (rx, ry, rw, rh) of img (already clipped and
  * rounded down by the caller) zero-padded to a square (pad_centre: face networks; otherwise
  * bottom/right: detectors), resized with TensorFlow's legacy bilinear (no half-pixel offset) to
- * side x side, then (v - mean[c]) * inv_std per channel. Writes into y (side x side x 3). Returns
+ * side x side, then (v - mean[c]) * inv_std per channel. y (side x side x 3) is allocated from the
+ * ctx's arena. -EINVAL for a region outside img. Returns
  * the padded square's side in source pixels through *square. */
 int face__prep(face_ctx_t *ctx, const image_t *img, int rx, int ry, int rw, int rh, bool pad_centre,
                int side, const float mean[3], float inv_std, face_tensor_t *y, int *square);
@@ -203,8 +204,19 @@ int face__expression_load(const char *dir, face_expression_net_t **out, char *er
 void face__expression_free(face_expression_net_t **n);
 
 /* Non-maximum suppression over boxes sorted or not: keeps at most max_out indices of boxes
- * with score >= min_score, best first, dropping any whose IoU with a kept one exceeds iou_max. */
+ * with score > min_score, best first, dropping any whose IoU with a kept one exceeds iou_max.
+ * Returns how many were kept (keep[0..ret)). */
 int face__nms(const face_box_t *boxes, const float *scores, int n, int max_out, float iou_max,
               float min_score, int *keep);
+
+/* The detectors' forward passes and box decoding (tiny.c, ssd.c): at most max_out faces, best
+ * first, boxes in img's pixels as the reference reports them (not clipped). tiny: input_size a
+ * multiple of 32 (<= 0: 416), score > min_score (<= 0: 0.5); ssd: 512 input, min_score likewise,
+ * at most max_out (the reference's maxResults). */
+int face__tiny_detect(face_ctx_t *ctx, const face_tiny_net_t *net, const image_t *img,
+                      int input_size, float min_score, int max_out, face_box_t *boxes,
+                      float *scores, int *n);
+int face__ssd_detect(face_ctx_t *ctx, const face_ssd_net_t *net, const image_t *img,
+                     float min_score, int max_out, face_box_t *boxes, float *scores, int *n);
 
 #endif
