@@ -2,14 +2,16 @@
 # Remakes the face fixtures of this folder (see README.md): the small test frames (PNG, made from
 # the face-api demo pictures and lavfi by the ffmpeg CLI, deterministically) and the reference
 # outputs (*.json) of tests/tools/face_reference.js on those frames and on sample1-6.jpg.
-#   make_fixtures.sh MODULES_DIR [BACKEND]
+#   make_fixtures.sh MODULES_DIR [wasm|cpu [OUT_DIR]]
 # MODULES_DIR: a folder where tests/tools/face-reference/package.json was installed (npm ci);
-# the models come from $PERSONA_FACE_MODELS (default: data/models/face-api).
+# the models come from $PERSONA_FACE_MODELS (default: data/models/face-api). The JSON goes to
+# OUT_DIR (default: this folder; another one to compare backends without touching the fixtures).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
-MODULES="${1:?usage: make_fixtures.sh MODULES_DIR [wasm|cpu]}"
+MODULES="${1:?usage: make_fixtures.sh MODULES_DIR [wasm|cpu [OUT_DIR]]}"
 BACKEND="${2:-wasm}"
+OUT="${3:-$HERE}"
 M="${PERSONA_FACE_MODELS:-$ROOT/data/models/face-api}"
 
 # png OUT FFMPEG-INPUT-ARGS...
@@ -26,4 +28,4 @@ png "$HERE/frame_noface.png" -f lavfi -i "nullsrc=s=320x240,format=rgb24,geq=r='
 png "$HERE/frame_tiny.png" -i "$M/sample1.jpg" -vf "format=rgb24,scale=32:32:flags=area"
 
 node "$ROOT/tests/tools/face_reference.js" --modules "$MODULES" --models "$M" --backend "$BACKEND" \
-  --out "$HERE" "$M"/sample[1-6].jpg "$HERE"/frame_*.png
+  --out "$OUT" "$M"/sample[1-6].jpg "$HERE"/frame_*.png
