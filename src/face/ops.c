@@ -57,24 +57,103 @@ static inline float act1(float v, face_act_t act)
     }
 }
 
+/* Scalar bias + activation over rows x cols (bias NULL: none). */
+static void bias_act_scalar(float *p, size_t rows, size_t cols, const float *bias, face_act_t act)
+{
+    for (size_t r = 0; r < rows; r++, p += cols)
+        for (size_t c = 0; c < cols; c++)
+            p[c] = act1(bias ? p[c] + bias[c] : p[c], act);
+}
+
+__attribute__((target("avx2,fma"))) static void
+bias_act_avx2(float *p, size_t rows, size_t cols, const float *bias, face_act_t act)
+{
+    const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+    const __m256 tenth = _mm256_set1_ps(0.10000000149011612f);
+    for (size_t r = 0; r < rows; r++, p += cols) {
+        size_t c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            __m256 v = _mm256_loadu_ps(p + c);
+            if (bias)
+                v = _mm256_add_ps(v, _mm256_loadu_ps(bias + c));
+            switch (act) {
+            case FACE_ACT_RELU:
+                v = _mm256_max_ps(v, zero);
+                break;
+            case FACE_ACT_RELU6:
+                v = _mm256_min_ps(_mm256_max_ps(v, zero), six);
+                break;
+            case FACE_ACT_LEAKY: {
+                __m256 m = _mm256_mul_ps(v, tenth);
+                v = _mm256_add_ps(_mm256_max_ps(_mm256_sub_ps(v, m), zero), m);
+                break;
+            }
+            default:
+                break;
+            }
+            _mm256_storeu_ps(p + c, v);
+        }
+        for (; c < cols; c++)
+            p[c] = act1(bias ? p[c] + bias[c] : p[c], act);
+    }
+}
+
+/* Chosen once, before any pool task reads it: 0 scalar, 1 AVX2. PERSONA_NN_ISA=scalar forces
+ * the scalar code (tests compare both). */
+static int g_isa = -1;
+
+static int ops_isa(void)
+{
+    if (g_isa < 0) {
+        __builtin_cpu_init();
+        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        const char *force = getenv("PERSONA_NN_ISA");
+        if (force && strcmp(force, "scalar") == 0)
+            avx2 = 0;
+        g_isa = avx2;
+    }
+    return g_isa;
+}
+
+static void bias_act(float *p, size_t rows, size_t cols, const float *bias, face_act_t act)
+{
+    if (!bias && act == FACE_ACT_NONE)
+        return;
+    if (ops_isa())
+        bias_act_avx2(p, rows, cols, bias, act);
+    else
+        bias_act_scalar(p, rows, cols, bias, act);
+}
+
 static void act_range(float *p, size_t n, face_act_t act)
 {
-    if (act == FACE_ACT_NONE)
-        return;
-    for (size_t i = 0; i < n; i++)
-        p[i] = act1(p[i], act);
+    bias_act(p, 1, n, NULL, act);
 }
 
 void face__act_inplace(face_tensor_t *x, face_act_t act)
 {
+    ops_isa();
     act_range(x->d, (size_t)x->h * x->w * x->c, act);
+}
+
+__attribute__((target("avx2"))) static void add_avx2(float *x, const float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        x[i] += y[i];
 }
 
 void face__add_inplace(face_tensor_t *x, const face_tensor_t *y, face_act_t act)
 {
     size_t n = (size_t)x->h * x->w * x->c;
-    for (size_t i = 0; i < n; i++)
-        x->d[i] = act1(x->d[i] + y->d[i], act);
+    if (ops_isa())
+        add_avx2(x->d, y->d, n);
+    else
+        for (size_t i = 0; i < n; i++)
+            x->d[i] += y->d[i];
+    act_range(x->d, n, act);
 }
 
 /* ==================================================================================== */
@@ -115,6 +194,7 @@ static void im2col_task(void *vctx, int ti, int nt)
 typedef struct act_job {
     float *p;
     size_t rows, cols;
+    const float *bias;
     face_act_t act;
 } act_job_t;
 
@@ -122,7 +202,16 @@ static void act_task(void *vctx, int ti, int nt)
 {
     const act_job_t *j = vctx;
     size_t r0 = j->rows * ti / nt, r1 = j->rows * (ti + 1) / nt;
-    act_range(j->p + r0 * j->cols, (r1 - r0) * j->cols, j->act);
+    bias_act(j->p + r0 * j->cols, r1 - r0, j->cols, j->bias, j->act);
+}
+
+/* y = the GEMM's result + bias, then act, over the pool. */
+static void finish(face_ctx_t *ctx, float *p, size_t rows, size_t cols, const float *bias,
+                   face_act_t act)
+{
+    ops_isa();
+    act_job_t j = {p, rows, cols, bias, act};
+    nn_pool_run(ctx->pool, act_task, &j);
 }
 
 int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, face_act_t act,
@@ -137,9 +226,6 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
     if (rc < 0)
         return rc;
     size_t rows = (size_t)oh * ow;
-    for (size_t r = 0; r < rows; r++)
-        memcpy(y->d + r * l->cout, l->bias, (size_t)l->cout * sizeof(float));
-
     const float *a = x->d;
     int kk = l->k * l->k * l->cin;
     size_t mark = face__arena_mark(&ctx->arena);
@@ -151,14 +237,11 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
         nn_pool_run(ctx->pool, im2col_task, &j);
         a = col;
     }
-    nn_sgemm(ctx->pool, false, false, (int)rows, l->cout, kk, 1.0f, a, kk, l->w, l->cout, 1.0f,
+    nn_sgemm(ctx->pool, false, false, (int)rows, l->cout, kk, 1.0f, a, kk, l->w, l->cout, 0.0f,
              y->d, l->cout);
     /* the im2col buffer sits above y in the arena, so it can be given back */
     face__arena_reset(&ctx->arena, mark);
-    if (act != FACE_ACT_NONE) {
-        act_job_t j = {y->d, rows, (size_t)l->cout, act};
-        nn_pool_run(ctx->pool, act_task, &j);
-    }
+    finish(ctx, y->d, rows, (size_t)l->cout, l->bias, act);
     return 0;
 }
 
@@ -234,22 +317,6 @@ dw_pixel_avx2(const float *src, size_t row_stride, int C, const float *w, int K,
     }
 }
 
-/* Chosen once, before any pool task reads it: 0 scalar, 1 AVX2 (C a multiple of 8 only). */
-static int g_dw_isa = -1;
-
-static int dw_isa(void)
-{
-    if (g_dw_isa < 0) {
-        __builtin_cpu_init();
-        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        const char *force = getenv("PERSONA_NN_ISA");
-        if (force && strcmp(force, "scalar") == 0)
-            avx2 = 0;
-        g_dw_isa = avx2;
-    }
-    return g_dw_isa;
-}
-
 static void dw_task(void *vctx, int ti, int nt)
 {
     const dw_job_t *j = vctx;
@@ -258,7 +325,7 @@ static void dw_task(void *vctx, int ti, int nt)
     face_tensor_t *y = j->y;
     int C = l->c, K = l->k, S = l->stride;
     size_t rs = (size_t)x->w * C;
-    int avx2 = dw_isa();
+    int avx2 = ops_isa();
     int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
     for (int oy = r0; oy < r1; oy++) {
         int iy0 = oy * S - j->pad_t;
@@ -291,7 +358,7 @@ int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l
     int rc = face__tensor(&ctx->arena, oh, ow, l->c, y);
     if (rc < 0)
         return rc;
-    dw_isa();
+    ops_isa();
     dw_job_t j = {x, l, act, pt, pl, y};
     nn_pool_run(ctx->pool, dw_task, &j);
     return 0;
@@ -316,15 +383,10 @@ int face__sepconv(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t 
         return rc;
     size_t rows = (size_t)oh * ow;
     int O = l->pw.cout;
-    for (size_t r = 0; r < rows; r++)
-        memcpy(y->d + r * O, l->pw.bias, (size_t)O * sizeof(float));
     nn_sgemm(ctx->pool, false, false, (int)rows, O, l->pw.cin, 1.0f, t.d, l->pw.cin, l->pw.w, O,
-             1.0f, y->d, O);
+             0.0f, y->d, O);
     face__arena_reset(&ctx->arena, mark);
-    if (act != FACE_ACT_NONE) {
-        act_job_t j = {y->d, rows, (size_t)O, act};
-        nn_pool_run(ctx->pool, act_task, &j);
-    }
+    finish(ctx, y->d, rows, (size_t)O, l->pw.bias, act);
     return 0;
 }
 
