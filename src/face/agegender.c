@@ -102,12 +102,9 @@ int face__agegender_load(const char *dir, face_agegender_net_t **out, char *err,
 static int relu_copy(face_ctx_t *ctx, const face_tensor_t *x, face_tensor_t *y)
 {
     int rc = face__tensor(&ctx->arena, x->h, x->w, x->c, y);
-    if (rc)
-        return rc;
-    size_t n = (size_t)x->h * x->w * x->c;
-    for (size_t i = 0; i < n; i++)
-        y->d[i] = x->d[i] > 0 ? x->d[i] : 0;
-    return 0;
+    if (rc == 0)
+        face__relu_copy(y->d, x->d, (size_t)x->h * x->w * x->c);
+    return rc;
 }
 
 static int reduction_run(face_ctx_t *ctx, const reduction_block_t *b, const face_tensor_t *x,

@@ -38,19 +38,14 @@ int face__features_load(face_weights_t *w, bool tiny, face_features_t *out, char
     return rc;
 }
 
-/* y = act(a + b), elementwise, into a new tensor. */
+/* y = relu(a + b) into a new tensor. */
 static int add_into(face_ctx_t *ctx, const face_tensor_t *a, const face_tensor_t *b,
                     face_tensor_t *y)
 {
     int rc = face__tensor(&ctx->arena, a->h, a->w, a->c, y);
-    if (rc)
-        return rc;
-    size_t n = (size_t)a->h * a->w * a->c;
-    for (size_t i = 0; i < n; i++) {
-        float v = a->d[i] + b->d[i];
-        y->d[i] = v > 0 ? v : 0;
-    }
-    return 0;
+    if (rc == 0)
+        face__add_relu(y->d, a->d, b->d, (size_t)a->h * a->w * a->c);
+    return rc;
 }
 
 static int dense_block(face_ctx_t *ctx, const face_features_t *f, int b, const face_tensor_t *x,

@@ -154,6 +154,12 @@ int face__load_sepconv(face_weights_t *w, const char *prefix, int cin, int cout,
 int face__load_fc(face_weights_t *w, const char *prefix, int in, int out, face_fc_t *l,
                   char *err, size_t errcap);
 
+/* ==== elementwise steps of the face networks' blocks (ops_extra.c) ==== */
+/* y = relu(a + b) over n floats; y may be a or b. */
+void face__add_relu(float *y, const float *a, const float *b, size_t n);
+/* y = relu(x) over n floats; y may be x. */
+void face__relu_copy(float *y, const float *x, size_t n);
+
 /* ==== the face feature extractor (features.c): landmarks and expressions share it ==== */
 enum { FACE_FEATURES_MAX_BLOCKS = 4, FACE_FEATURES_MAX_CONVS = 4 };
 typedef struct face_features {

@@ -150,8 +150,7 @@ static int join_down(face_ctx_t *ctx, const face_tensor_t *x, const face_tensor_
             const float *f = e + x->c;
             for (int k = 0; k < x->c; k++)
                 d[k] += (a[k] + b[k] + e[k] + f[k]) / 4;
-            for (int k = 0; k < c; k++)
-                d[k] = d[k] > 0 ? d[k] : 0;
+            face__relu_copy(d, d, (size_t)c);
         }
     }
     return 0;
@@ -168,7 +167,7 @@ static int block_run(face_ctx_t *ctx, const recog_block_t *b, const face_tensor_
         return rc;
     if (b->down)
         return join_down(ctx, x, &u, y);
-    face__add_inplace(&u, x, FACE_ACT_RELU);
+    face__add_relu(u.d, u.d, x->d, (size_t)u.h * u.w * u.c);
     *y = u;
     return 0;
 }
