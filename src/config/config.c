@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL };
+enum opt_type { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL, OPT_DOUBLE };
 
 typedef struct opt {
     const char *key;
@@ -67,6 +67,21 @@ static const opt_t options[] = {
     O(textgen_retry_min_ms, OPT_INT, "1000", "first retry delay while the service is down"),
     O(textgen_retry_max_ms, OPT_INT, "30000", "longest retry delay (the delay doubles up to it)"),
     O(textgen_max_tokens, OPT_INT, "128", "longest generated answer, in tokens"),
+    O(face_models, OPT_STR, "",
+      "folder of the face-api models (unset: <data_dir>/models/face-api); without them, items "
+      "are processed without faces and /v1/faces answers 503"),
+    O(face_detector, OPT_STR, "tiny",
+      "face detector of media.process and the API's default: tiny | ssd"),
+    O(face_frame_rate, OPT_DOUBLE, "2", "video frames sampled per second for faces (0.01..30)"),
+    O(face_threads, OPT_INT, "2", "threads of one face analysis (1..64)"),
+    O(face_contexts, OPT_INT, "2",
+      "face analyses run at once, jobs and requests together (1..64; each holds its buffers)"),
+    O(face_identity_threshold, OPT_DOUBLE, "0.5",
+      "a track joins the nearest identity closer than this (Euclidean descriptor distance)"),
+    O(face_max_pixels, OPT_SIZE, "48M", "largest picture or frame analyzed for faces, in pixels"),
+    O(face_max_image_bytes, OPT_SIZE, "32M", "largest request body of the /v1/faces calls"),
+    O(face_max_frames, OPT_INT, "7200", "video frames analyzed per item at most (2 h at 1/s)"),
+    O(face_max_faces, OPT_INT, "50", "faces kept per picture or frame, best first (1..1000)"),
 };
 #undef O
 #define NOPTS (sizeof options / sizeof options[0])
@@ -118,6 +133,18 @@ static int opt_set(config_t *cfg, const opt_t *o, const char *val, const char *s
             return -EINVAL;
         }
         return 0;
+    case OPT_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(val, &end);
+        if (errno || end == val || *end || !(v >= 0 && v <= 1e6)) {
+            fprintf(err, "personad: %s: %s must be a number from 0 to 1000000, not '%s'\n",
+                    source, o->key, val);
+            return -EINVAL;
+        }
+        *(double *)field = v;
+        return 0;
+    }
     case OPT_BOOL:
         if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "on"))
             *(bool *)field = true;
@@ -260,6 +287,20 @@ static int validate(const config_t *cfg, FILE *err)
     }
     if (cfg->asr_threads < 1 || cfg->asr_threads > 64) {
         fprintf(err, "personad: asr_threads must be 1..64\n");
+        return -EINVAL;
+    }
+    if (strcmp(cfg->face_detector, "tiny") && strcmp(cfg->face_detector, "ssd")) {
+        fprintf(err, "personad: face_detector must be tiny or ssd, not '%s'\n", cfg->face_detector);
+        return -EINVAL;
+    }
+    if (cfg->face_frame_rate < 0.01 || cfg->face_frame_rate > 30 || cfg->face_threads < 1 ||
+        cfg->face_threads > 64 || cfg->face_contexts < 1 || cfg->face_contexts > 64 ||
+        cfg->face_identity_threshold <= 0 || cfg->face_identity_threshold > 2 ||
+        cfg->face_max_pixels < 1024 || cfg->face_max_image_bytes < 1024 ||
+        cfg->face_max_frames < 1 || cfg->face_max_faces < 1 || cfg->face_max_faces > 1000) {
+        fprintf(err, "personad: face_frame_rate 0.01..30, face_threads and face_contexts 1..64, "
+                     "face_identity_threshold in (0, 2], face_max_pixels and face_max_image_bytes "
+                     ">= 1K, face_max_frames >= 1, face_max_faces 1..1000\n");
         return -EINVAL;
     }
     if (cfg->job_max_attempts < 1 || cfg->thumbnail_size < 16 || cfg->upload_queue_kib < 64 ||

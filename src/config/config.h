@@ -46,6 +46,16 @@ typedef struct config {
     int textgen_retry_min_ms;   /* backoff while the service is down: doubles from min ... */
     int textgen_retry_max_ms;   /* ... to max */
     int textgen_max_tokens;     /* longest generated answer */
+    char *face_models;          /* face-api model folder; "" = <data_dir>/models/face-api */
+    char *face_detector;        /* tiny | ssd */
+    double face_frame_rate;     /* video frames per second analyzed for faces */
+    int face_threads;           /* threads per face analysis */
+    int face_contexts;          /* face analyses at once (jobs and requests) */
+    double face_identity_threshold; /* descriptor distance that joins an identity */
+    uint64_t face_max_pixels;   /* largest picture/frame analyzed */
+    uint64_t face_max_image_bytes; /* request body limit of /v1/faces */
+    int face_max_frames;        /* frames analyzed per video item */
+    int face_max_faces;         /* faces kept per picture/frame */
     char *config_file;          /* the file that was read, if any */
 } config_t;
 

@@ -10,10 +10,67 @@
 #define PERSONA_JOBS_H
 
 #include "asr/asr.h"
+#include "face/face.h"
 #include "oai/oai.h"
 #include "store/store.h"
 
 typedef struct jobs jobs_t;
+
+/* ==== faces (src/jobs/faces.c): the face engine of the process, shared by media.process and
+ * the /v1/faces requests ==== */
+typedef struct jobs_faces jobs_faces_t;
+typedef struct jobs_faces_config {
+    const char *models_dir;     /* the face-api model folder (borrowed for the open call) */
+    face_detector_t detector;   /* media.process's detector */
+    double frame_rate;          /* video frames per second analyzed */
+    int threads;                /* threads of each context */
+    int contexts;               /* contexts (analyses at once), >= 1 */
+    float identity_threshold;   /* see store_faces_replace */
+    long long max_pixels;       /* pictures and frames over this are refused / scaled down */
+    int max_frames;             /* video frames analyzed per item */
+    int max_faces;              /* faces kept per picture or frame */
+} jobs_faces_config_t;
+/* Tracks link faces of consecutive sampled frames when their boxes overlap this much (IoU) and
+ * their descriptors are closer than JOBS_FACES_TRACK_DISTANCE; a track survives one frame
+ * without its face. */
+#define JOBS_FACES_TRACK_IOU 0.3f
+#define JOBS_FACES_TRACK_DISTANCE 0.6f
+#define JOBS_FACES_TRACK_GAP 2
+
+/* Loads the engine from cfg->models_dir. A missing or damaged model folder is not an error
+ * here: the object is made without an engine, the reason is logged once as a warning and kept
+ * (jobs_faces_unavailable), items are processed without faces and requests answer 503. Returns
+ * 0 with *out (jobs_faces_free), or -ENOMEM. */
+int jobs_faces_open(const jobs_faces_config_t *cfg, jobs_faces_t **out);
+void jobs_faces_free(jobs_faces_t **f); /* NULL-safe; no context may be taken */
+/* NULL when the engine is loaded; else why not (borrowed from f). */
+const char *jobs_faces_unavailable(const jobs_faces_t *f);
+const jobs_faces_config_t *jobs_faces_config(const jobs_faces_t *f);
+/* Takes a working context, waiting while all cfg->contexts are in use (made on first use).
+ * Returns 0, -ENODEV without an engine, or -ENOMEM. Give it back with jobs_faces_give. */
+int jobs_faces_take(jobs_faces_t *f, face_ctx_t **out);
+void jobs_faces_give(jobs_faces_t *f, face_ctx_t *ctx);
+
+/* The faces step of media.process for an image (kind "image": the picture at path) or a video
+ * (frames of the file at path sampled at cfg->frame_rate): analyze, link into tracks, store with
+ * identities (store_faces_replace). Never fails the item: a failure, or no engine, is recorded
+ * as the item's faces status with the reason (store_faces_set_status). Returns 0, or CORE_ESQL
+ * when not even that could be recorded. f may be NULL (faces not configured: "skipped"). */
+int jobs_faces_process(store_t *st, jobs_faces_t *f, int64_t account_id, int64_t media_id,
+                       const char *kind, const char *path);
+
+/* One sampled frame's faces, as the tracker sees them. */
+typedef struct jobs_faces_frame {
+    int64_t ts_ms;
+    const face_t *faces;
+    int n;
+} jobs_faces_frame_t;
+/* Links the faces of frames[0..n_frames) (in time order, consecutive samples) into tracks, by
+ * the rule above: *track_of gets, for face j of frame i (flattened in order), its track index;
+ * *tracks the tracks (start, end, count, mean descriptor). Both malloc'd. Faces without a
+ * descriptor each make a track of their own. Exposed for tests. */
+int jobs_faces_link(const jobs_faces_frame_t *frames, size_t n_frames, int **track_of,
+                    store_face_track_t **tracks, size_t *n_tracks);
 
 /* Called on a worker thread after an event was committed to the log (the event is borrowed for
  * the call). The server uses it to push the event to connected clients. */
@@ -24,6 +81,7 @@ typedef struct jobs_config {
     int max_attempts;   /* see store_job_claim */
     int thumbnail_size; /* longer side, pixels */
     int asr_threads;    /* speech recognition threads per transcribed item (0: 2) */
+    jobs_faces_t *faces; /* the face engine (borrowed; NULL: items get no faces) */
     const char *data_dir; /* <data_dir>/lm/<account>/: an account's language model
                              (NULL: the general model only); borrowed until jobs_stop */
     jobs_event_fn on_event; /* may be NULL */

@@ -2,6 +2,8 @@
  * audio and video tracks by stream copy, decode the audio to 16 kHz mono PCM, and make a JPEG
  * thumbnail; each result becomes a blob and an artifact of the item. The audio is transcribed
  * (jobs/transcribe.c): the transcript replaces the item's earlier one and its corpus passages.
+ * Images and video frames go through face analysis (jobs/faces.c): the item's faces, tracks and
+ * identities replace its earlier ones; a failure there is kept as the item's faces status.
  *
  * Idempotent: artifacts are stored with store_artifact_put (replace by name), blobs are content
  * addressed, and temporary files live in the store's tmp/ (emptied at start), so running the job
@@ -105,6 +107,11 @@ int jobs_run_media_process(store_t *st, const store_job_t *job, const jobs_confi
         rc = keep_artifact(st, m.id, "thumbnail", thumb_path, "image/jpeg", "jpg", info);
         json_decref(info);
         if (rc < 0)
+            goto store_failed;
+    }
+    /* Faces (jobs/faces.c) record their own outcome on the item and never fail it. */
+    if (!strcmp(m.kind, "image") || video.present) {
+        if ((rc = jobs_faces_process(st, cfg->faces, m.account_id, m.id, m.kind, in_path)) < 0)
             goto store_failed;
     }
     rc = 0;

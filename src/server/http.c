@@ -283,6 +283,13 @@ static void forwarded_peer(const server_t *s, struct lws *wsi, char *peer, size_
     peer[n] = '\0';
 }
 
+/* The most body bytes a route that collects its body in memory takes. */
+static uint64_t body_limit(const srv_req_t *r)
+{
+    return r->route && (r->route->flags & SRV_IMAGE_BODY) ? r->srv->cfg->face_max_image_bytes
+                                                           : r->srv->cfg->max_json_bytes;
+}
+
 static int on_http(server_t *s, struct lws *wsi, srv_pss_t *pss, const char *uri)
 {
     srv_req_t *r = req_new(s, wsi);
@@ -376,9 +383,12 @@ static int on_http(server_t *s, struct lws *wsi, srv_pss_t *pss, const char *uri
             return 0;
         }
         srv_upload_start(r);
-    } else if (flags & SRV_JSON_BODY) {
-        if (r->content_length > s->cfg->max_json_bytes) {
-            early_reply(r, 413, "payload_too_large", "The JSON body is too large.");
+    } else if (flags & (SRV_JSON_BODY | SRV_IMAGE_BODY)) {
+        if (r->content_length > body_limit(r)) {
+            early_reply(r, 413, "payload_too_large",
+                        flags & SRV_IMAGE_BODY ? "The request body is larger than this server's "
+                                                 "limit (face_max_image_bytes)."
+                                               : "The JSON body is too large.");
             return 0;
         }
         if (r->content_length == 0)
@@ -399,7 +409,7 @@ static int on_body(srv_req_t *r, const void *in, size_t len)
         return 0; /* already answered (an early error): discard */
     if (r->route && (r->route->flags & SRV_UPLOAD))
         srv_upload_body(r, in, len);
-    else if (r->body.len + len <= r->srv->cfg->max_json_bytes)
+    else if (r->body.len + len <= body_limit(r))
         core_buf_append(&r->body, in, len);
     return 0;
 }
@@ -413,7 +423,8 @@ static int on_body_done(srv_req_t *r)
         return 0;
     if (r->route->flags & SRV_UPLOAD)
         srv_upload_body_done(r); /* the upload's own state decides when to finish */
-    else if (r->route->flags & SRV_JSON_BODY && r->content_length > 0 && r->inflight == 0)
+    else if (r->route->flags & (SRV_JSON_BODY | SRV_IMAGE_BODY) && r->content_length > 0 &&
+             r->inflight == 0)
         server_dispatch(r, run_handler, SRV_DONE_RESPONSE);
     return 0;
 }
@@ -740,6 +751,30 @@ static void on_job_event(void *ud, const store_event_t *ev)
     srv_hub_publish(s->hub, ev);
 }
 
+/* The face engine from face_models (default <data_dir>/models/face-api). Missing models are
+ * not fatal: jobs_faces_open logs why and the faces calls answer 503. */
+static int open_faces(server_t *s)
+{
+    const config_t *cfg = s->cfg;
+    char dir[4096];
+    if (*cfg->face_models)
+        snprintf(dir, sizeof dir, "%s", cfg->face_models);
+    else
+        snprintf(dir, sizeof dir, "%s/models/face-api", cfg->data_dir);
+    jobs_faces_config_t fc = {
+        .models_dir = dir,
+        .detector = strcmp(cfg->face_detector, "ssd") ? FACE_DETECTOR_TINY : FACE_DETECTOR_SSD,
+        .frame_rate = cfg->face_frame_rate,
+        .threads = cfg->face_threads,
+        .contexts = cfg->face_contexts,
+        .identity_threshold = (float)cfg->face_identity_threshold,
+        .max_pixels = (long long)cfg->face_max_pixels,
+        .max_frames = cfg->face_max_frames,
+        .max_faces = cfg->face_max_faces,
+    };
+    return jobs_faces_open(&fc, &s->faces);
+}
+
 int server_new(const config_t *cfg, server_t **out)
 {
     int rc = 0;
@@ -765,6 +800,8 @@ int server_new(const config_t *cfg, server_t **out)
     s->limit_addr = auth_limiter_new(cfg->login_max_failures_addr, cfg->login_window_s);
     int nreq = cfg->request_threads > 0 ? cfg->request_threads : core_ncpu();
     s->pool = core_pool_new(nreq, "req");
+    if ((rc = open_faces(s)) < 0)
+        goto fail;
     if (!s->pool) {
         rc = -EAGAIN;
         goto fail;
@@ -813,6 +850,7 @@ int server_new(const config_t *cfg, server_t **out)
         .max_attempts = cfg->job_max_attempts,
         .thumbnail_size = cfg->thumbnail_size,
         .asr_threads = cfg->asr_threads,
+        .faces = s->faces,
         .data_dir = cfg->data_dir,
         .on_event = on_job_event,
         .event_ud = s,
@@ -877,6 +915,7 @@ void server_free(server_t **ps)
      * close callbacks free the remaining requests; then what the handlers used. */
     jobs_stop(&s->jobs); /* no more events are published */
     core_pool_free(&s->pool);
+    jobs_faces_free(&s->faces); /* after every job and request that could hold a context */
     if (s->ctx) {
         drain_completions(s);
         if (s->hub)

@@ -38,6 +38,7 @@ enum srv_route_flags {
     SRV_AUTH = 1 << 1,      /* needs a device token */
     SRV_JSON_BODY = 1 << 2, /* body collected in memory (max_json_bytes) */
     SRV_UPLOAD = 1 << 3,    /* body streamed to the blob store */
+    SRV_IMAGE_BODY = 1 << 4, /* body of any type collected in memory (face_max_image_bytes) */
 };
 
 typedef struct srv_route {
@@ -77,6 +78,7 @@ struct server {
     const config_t *cfg;
     store_t *st;
     jobs_t *jobs;
+    jobs_faces_t *faces;    /* the face engine and its contexts (jobs/faces.c) */
     core_pool_t *pool;
     auth_limiter_t *limit_user, *limit_addr;
     srv_metrics_t *metrics;
@@ -206,6 +208,18 @@ void srv_h_model_get(srv_req_t *r);
 void srv_h_voice_get(srv_req_t *r);
 void srv_h_voice_put(srv_req_t *r);
 void srv_h_tts(srv_req_t *r);
+void srv_h_faces_detect(srv_req_t *r);
+void srv_h_faces_represent(srv_req_t *r);
+void srv_h_faces_verify(srv_req_t *r);
+void srv_h_faces_analyze(srv_req_t *r);
+void srv_h_faces_find(srv_req_t *r);
+void srv_h_media_faces(srv_req_t *r);
+void srv_h_identity_list(srv_req_t *r);
+void srv_h_identity_update(srv_req_t *r);
+void srv_h_identity_faces(srv_req_t *r);
+/* A stored face as the API's face object (h_faces.c), with its id, media_id, ts_ms, track_id
+ * and identity_id. */
+json_t *srv_stored_face_json(const store_face_t *f);
 
 /* ---- hub.c: events to WebSocket clients and long-poll waiters ---- */
 srv_hub_t *srv_hub_new(server_t *s);

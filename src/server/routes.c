@@ -21,6 +21,7 @@ static const srv_route_t routes[] = {
     {"DELETE", "/v1/media/{id}", srv_h_media_delete, SRV_AUTH},
     {"GET", "/v1/media/{id}/transcript", srv_h_transcript_get, SRV_AUTH},
     {"PUT", "/v1/media/{id}/transcript", srv_h_transcript_put, SRV_AUTH | SRV_JSON_BODY},
+    {"GET", "/v1/media/{id}/faces", srv_h_media_faces, SRV_AUTH},
     {"GET", "/v1/media/{id}/{name}", srv_h_media_download, SRV_AUTH},
     {"POST", "/v1/questions", srv_h_question_create, SRV_AUTH | SRV_JSON_BODY},
     {"GET", "/v1/questions", srv_h_question_list, SRV_AUTH},
@@ -31,6 +32,14 @@ static const srv_route_t routes[] = {
     {"GET", "/v1/voice", srv_h_voice_get, SRV_AUTH},
     {"PUT", "/v1/voice", srv_h_voice_put, SRV_AUTH | SRV_JSON_BODY},
     {"POST", "/v1/tts", srv_h_tts, SRV_AUTH | SRV_JSON_BODY},
+    {"POST", "/v1/faces/detect", srv_h_faces_detect, SRV_AUTH | SRV_IMAGE_BODY},
+    {"POST", "/v1/faces/represent", srv_h_faces_represent, SRV_AUTH | SRV_IMAGE_BODY},
+    {"POST", "/v1/faces/verify", srv_h_faces_verify, SRV_AUTH | SRV_IMAGE_BODY},
+    {"POST", "/v1/faces/analyze", srv_h_faces_analyze, SRV_AUTH | SRV_IMAGE_BODY},
+    {"POST", "/v1/faces/find", srv_h_faces_find, SRV_AUTH | SRV_IMAGE_BODY},
+    {"GET", "/v1/identities", srv_h_identity_list, SRV_AUTH},
+    {"POST", "/v1/identities/{id}", srv_h_identity_update, SRV_AUTH | SRV_JSON_BODY},
+    {"GET", "/v1/identities/{id}/faces", srv_h_identity_faces, SRV_AUTH},
     {"GET", "/v1/ws", srv_h_ws_plain, SRV_ON_LOOP},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -141,7 +141,8 @@ static float ident_distance(const ident_acc_t *a, const float *d)
 static int mark_old_identities(store_conn_t *c, int64_t media_id, ident_set_t *set)
 {
     static const char sql[] =
-        "SELECT DISTINCT identity_id FROM face_tracks WHERE media_id = ?1 AND identity_id IS NOT NULL";
+        "SELECT DISTINCT identity_id FROM face_tracks WHERE media_id = ?1 AND"
+        " identity_id IS NOT NULL";
     sqlite3_stmt *s;
     int rc = store__prepare(c, sql, &s);
     if (rc < 0)
@@ -482,7 +483,8 @@ out:
 int store_faces_set_status(store_t *st, int64_t account_id, int64_t media_id, const char *status,
                            const char *error)
 {
-    if (!status || (strcmp(status, "failed") && strcmp(status, "skipped") && strcmp(status, "done")))
+    if (!status ||
+        (strcmp(status, "failed") && strcmp(status, "skipped") && strcmp(status, "done")))
         return -EINVAL;
     store_conn_t *c = NULL;
     int rc = store__acquire(st, &c);
@@ -505,8 +507,9 @@ out:
 int store_faces_status_get(store_t *st, int64_t account_id, int64_t media_id,
                            store_faces_status_t *out)
 {
-    static const char sql[] = "SELECT status, error, detector, frames, faces, tracks, ms,"
-                              " updated_at FROM media_faces WHERE media_id = ?1 AND account_id = ?2";
+    static const char sql[] =
+        "SELECT status, error, detector, frames, faces, tracks, ms, updated_at FROM media_faces"
+        " WHERE media_id = ?1 AND account_id = ?2";
     memset(out, 0, sizeof *out);
     store_conn_t *c = NULL;
     sqlite3_stmt *s;
