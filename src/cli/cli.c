@@ -30,6 +30,8 @@ static const char usage_text[] =
     "  voice    show or change the account's speech synthesis voice\n"
     "  say      synthesize text into a WAV or Ogg/Opus file\n"
     "  transcript  print an item's transcript (text, JSON, WebVTT or SRT)\n"
+    "  faces    detect, analyze, verify or find faces in pictures\n"
+    "  identities  list or name the people found in the account's media\n"
     "  help     show the help of a command\n"
     "\n"
     "Global options (before the command):\n"
@@ -52,6 +54,7 @@ static const struct {
     {"train", cli__cmd_train},   {"model", cli__cmd_model},
     {"voice", cli__cmd_voice},   {"say", cli__cmd_say},
     {"transcript", cli__cmd_transcript},
+    {"faces", cli__cmd_faces},   {"identities", cli__cmd_identities},
 };
 
 int cli__ctx_save_config(cli__ctx_t *ctx) {

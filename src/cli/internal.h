@@ -255,5 +255,7 @@ int cli__cmd_model(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_voice(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_say(cli__ctx_t *ctx, int argc, char **argv);
 int cli__cmd_transcript(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_faces(cli__ctx_t *ctx, int argc, char **argv);
+int cli__cmd_identities(cli__ctx_t *ctx, int argc, char **argv);
 
 #endif
