@@ -214,6 +214,122 @@ static void finish(face_ctx_t *ctx, float *p, size_t rows, size_t cols, const fl
     nn_pool_run(ctx->pool, act_task, &j);
 }
 
+/* Direct convolution for layers with a short inner dimension (K*K*I small, e.g. a network's
+ * first layer on RGB): im2col + GEMM spends most of its time packing there. Each output pixel
+ * keeps its outputs in registers, NA vectors of 8 at a time, over the valid taps. */
+typedef struct direct_job {
+    const face_tensor_t *x;
+    const face_conv_t *l;
+    int pad_t, pad_l;
+    face_act_t act;
+    face_tensor_t *y;
+} direct_job_t;
+
+__attribute__((target("avx2,fma"))) static inline __m256 act_vec(__m256 v, face_act_t act)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    switch (act) {
+    case FACE_ACT_RELU:
+        return _mm256_max_ps(v, zero);
+    case FACE_ACT_RELU6:
+        return _mm256_min_ps(_mm256_max_ps(v, zero), _mm256_set1_ps(6.0f));
+    case FACE_ACT_LEAKY: {
+        __m256 m = _mm256_mul_ps(v, _mm256_set1_ps(0.10000000149011612f));
+        return _mm256_add_ps(_mm256_max_ps(_mm256_sub_ps(v, m), zero), m);
+    }
+    default:
+        return v;
+    }
+}
+
+/* NP output pixels (NP > 1: adjacent ones, all with the same valid taps, input pixel step
+ * `step` floats) x NA vectors of 8 output channels. */
+#define DIRECT_KERNEL(NP, NA)                                                                     \
+    __attribute__((target("avx2,fma"))) static void direct_##NP##_##NA(                          \
+        const float *x, int xw, size_t step, int I, int O, const float *w, int K, int ky0,        \
+        int ky1, int kx0, int kx1, const float *bias, face_act_t act, float *out)                 \
+    {                                                                                             \
+        __m256 acc[NP][NA];                                                                       \
+        _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++)                                      \
+            _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                                  \
+                acc[p][a] = _mm256_loadu_ps(bias + 8 * a);                                        \
+        for (int ky = ky0; ky < ky1; ky++)                                                        \
+            for (int kx = kx0; kx < kx1; kx++) {                                                  \
+                const float *px = x + ((ptrdiff_t)ky * xw + kx) * I;                              \
+                const float *wk = w + ((size_t)ky * K + kx) * I * O;                              \
+                for (int i = 0; i < I; i++, wk += O) {                                            \
+                    __m256 wv[NA];                                                                \
+                    _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                          \
+                        wv[a] = _mm256_loadu_ps(wk + 8 * a);                                      \
+                    _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++)                          \
+                    {                                                                             \
+                        __m256 v = _mm256_broadcast_ss(px + p * step + i);                        \
+                        _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                      \
+                            acc[p][a] = _mm256_fmadd_ps(v, wv[a], acc[p][a]);                     \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+        _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++)                                      \
+            _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                                  \
+                _mm256_storeu_ps(out + (size_t)p * O + 8 * a, act_vec(acc[p][a], act));           \
+    }
+DIRECT_KERNEL(1, 1)
+DIRECT_KERNEL(1, 2)
+DIRECT_KERNEL(1, 4)
+DIRECT_KERNEL(4, 1)
+DIRECT_KERNEL(4, 2)
+DIRECT_KERNEL(2, 4)
+
+typedef void (*direct_fn)(const float *, int, size_t, int, int, const float *, int, int, int, int,
+                          int, const float *, face_act_t, float *);
+
+static void direct_task(void *vctx, int ti, int nt)
+{
+    const direct_job_t *j = vctx;
+    const face_tensor_t *x = j->x;
+    const face_conv_t *l = j->l;
+    face_tensor_t *y = j->y;
+    int K = l->k, S = l->stride, I = l->cin, O = l->cout;
+    size_t step = (size_t)S * I;
+    int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
+    for (int oy = r0; oy < r1; oy++) {
+        int iy0 = oy * S - j->pad_t;
+        int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = x->h - iy0 < K ? x->h - iy0 : K;
+        for (int ox = 0; ox < y->w;) {
+            int ix0 = ox * S - j->pad_l;
+            int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = x->w - ix0 < K ? x->w - ix0 : K;
+            const float *src = x->d + ((ptrdiff_t)iy0 * x->w + ix0) * I;
+            float *out = y->d + ((size_t)oy * y->w + ox) * O;
+            /* a run of pixels whose taps are all inside the row, or this pixel alone */
+            int np = 1;
+            int last_ix = (ox + 3) * S - j->pad_l;
+            if (kx0 == 0 && kx1 == K && ox + 3 < y->w && last_ix + K <= x->w)
+                np = 4;
+            for (int o = 0; o < O;) {
+                int left = O - o;
+                direct_fn f;
+                int nb, npx = np;
+                if (left >= 32) {
+                    f = np > 1 ? direct_2_4 : direct_1_4;
+                    nb = 32;
+                    npx = np > 1 ? 2 : 1;
+                } else if (left >= 16) {
+                    f = np > 1 ? direct_4_2 : direct_1_2;
+                    nb = 16;
+                } else {
+                    f = np > 1 ? direct_4_1 : direct_1_1;
+                    nb = 8;
+                }
+                for (int q = 0; q < np; q += npx)
+                    f(src + q * step, x->w, step, I, O, l->w + o, K, ky0, ky1, kx0, kx1,
+                      l->bias + o, j->act, out + (size_t)q * O + o);
+                o += nb;
+            }
+            ox += np;
+        }
+    }
+}
+
 int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, face_act_t act,
                face_tensor_t *y)
 {
@@ -226,6 +342,11 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
     if (rc < 0)
         return rc;
     size_t rows = (size_t)oh * ow;
+    if (ops_isa() && l->cout % 8 == 0 && l->k * l->k * l->cin <= 160 && l->k > 1) {
+        direct_job_t j = {x, l, pt, pl, act, y};
+        nn_pool_run(ctx->pool, direct_task, &j);
+        return 0;
+    }
     const float *a = x->d;
     int kk = l->k * l->k * l->cin;
     size_t mark = face__arena_mark(&ctx->arena);

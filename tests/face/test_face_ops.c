@@ -166,6 +166,42 @@ static void test_conv(void **state)
     }
 }
 
+/* The shapes of the networks' first layers (RGB in, 8k out: the direct-convolution path) and
+ * a few around its limits, SAME and VALID, at odd sizes, 1 and 2 threads. */
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    static const int cfg[][4] = {/* k, stride, I, O */
+                                 {3, 1, 3, 16}, {3, 2, 3, 32}, {7, 2, 3, 32}, {3, 1, 5, 40},
+                                 {3, 2, 17, 8}, {3, 1, 18, 64}, {5, 1, 6, 24}, {1, 2, 3, 16}};
+    for (int threads = 1; threads <= 2; threads++) {
+        face_ctx_t *ctx = ctx_new(threads);
+        for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++)
+            for (int p = 0; p < 2; p++) {
+                int k = cfg[ci][0], s = cfg[ci][1], I = cfg[ci][2], O = cfg[ci][3];
+                int H = 15 + (int)ci, W = 21 - (int)ci;
+                face_pad_t pad = p ? FACE_PAD_VALID : FACE_PAD_SAME;
+                face_tensor_t x, y;
+                assert_int_equal(face__tensor(&ctx->arena, H, W, I, &x), 0);
+                fill(x.d, (size_t)H * W * I);
+                float *w = rand_buf((size_t)k * k * I * O), *b = rand_buf((size_t)O);
+                face_conv_t l = {k, s, I, O, pad, w, b};
+                face_act_t act = (face_act_t)((ci + p) % 4);
+                assert_int_equal(face__conv(ctx, &x, &l, act, &y), 0);
+                int oh, ow;
+                double *r = ref_conv(&x, w, b, k, s, pad, O, false, act, &oh, &ow);
+                assert_int_equal(y.h, oh);
+                assert_int_equal(y.w, ow);
+                assert_close(y.d, r, (size_t)oh * ow * O, 1e-4);
+                free(r);
+                free(w);
+                free(b);
+                face__arena_reset(&ctx->arena, 0);
+            }
+        ctx_free(ctx);
+    }
+}
+
 static void test_dwconv(void **state)
 {
     (void)state;
@@ -665,6 +701,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena),          cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_dwconv),         cmocka_unit_test(test_sepconv),
         cmocka_unit_test(test_pad_pool),       cmocka_unit_test(test_act_fc_softmax),
         cmocka_unit_test(test_prep),           cmocka_unit_test(test_weights_real),
