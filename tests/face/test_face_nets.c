@@ -9,7 +9,8 @@
  *   expressions                   each probability within 0.02
  *   crops                         the dlib box exactly, the attribute box within a pixel
  * Then the engine: one face at two scales verifies as the same person, faces the reference tells
- * apart are told apart, no face gives 0 faces and 0, bad arguments and bad or damaged model
+ * apart are told apart, a face cut by the picture's edge keeps its landmarks on the face, no face
+ * gives 0 faces and 0, bad arguments and bad or damaged model
  * folders give errors with reasons (never a crash), random landmarks never crash a stage, and
  * the ctx stops allocating once warm. */
 #include <setjmp.h>
@@ -451,6 +452,44 @@ static void test_different_people(void **state)
     assert_true(pairs >= 50);
 }
 
+/* A face cut by the picture's left edge: the detector's box is clipped to x = 0, and the
+ * landmarks land on the face (face-api would shift them by its unclipped, negative box corner:
+ * here about 10 px to the left). Compared with the same face in the uncut frame. */
+static void test_face_at_edge(void **state)
+{
+    const image_t *full = &pic("frame_face")->img;
+    enum { CUT = 110 };
+    image_t cut = { 0 };
+    assert_int_equal(image_alloc(&cut, full->width - CUT, full->height), 0);
+    for (int y = 0; y < full->height; y++)
+        memcpy(cut.rgb + (size_t)y * cut.width * 3, full->rgb + ((size_t)y * full->width + CUT) * 3,
+               (size_t)cut.width * 3);
+    for (int d = 0; d < 2; d++) {
+        face_t a[4], b[4];
+        assert_int_equal(analyze(full, (face_detector_t)d, a, 4), 1);
+        assert_int_equal(analyze(&cut, (face_detector_t)d, b, 4), 1);
+        assert_true(a[0].box.x > CUT - 20 && a[0].box.x < CUT);
+        assert_true(b[0].box.x == 0);
+        double sum = 0;
+        int n = 0;
+        for (int i = 0; i < FACE_LANDMARK_COUNT; i++) {
+            if (a[0].landmarks[i].x < CUT + 5)
+                continue; /* cut off */
+            sum += hypot(b[0].landmarks[i].x - (a[0].landmarks[i].x - CUT),
+                         b[0].landmarks[i].y - a[0].landmarks[i].y);
+            n++;
+        }
+        float dist = face_distance(a[0].descriptor, b[0].descriptor);
+        print_message("%s: face cut at the left edge: %d landmarks %.2f px from the uncut ones on "
+                      "average, descriptor distance %.3f\n",
+                      k_detectors[d], n, sum / n, dist);
+        assert_true(n > 50);
+        assert_true(sum / n < 3.0);
+        assert_true(dist < FACE_SAME_PERSON_THRESHOLD);
+    }
+    image_free(&cut);
+}
+
 static void test_no_face(void **state)
 {
     face_t faces[4];
@@ -699,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_expressions),
         cmocka_unit_test(test_same_person_two_scales),
         cmocka_unit_test(test_different_people),
+        cmocka_unit_test(test_face_at_edge),
         cmocka_unit_test(test_no_face),
         cmocka_unit_test(test_analyze_bad_arguments),
         cmocka_unit_test(test_random_landmarks),
