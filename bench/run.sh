@@ -9,6 +9,7 @@
 #   bench/textgen.sh   text engine: kernels, pp/tg tokens/s for shapes A/B/C, training (~5 min)
 #   bench/asr.sh       speech recognition, x real time at 1 and 2 threads (~2 min)
 #   bench/tts.sh       speech synthesis and Opus encoding, x real time (~10 s)
+#   bench/face.sh      face engine per stage, frames/s, video x real time, against the JS reference (~1 min)
 # Installs what is missing (apt-get, only when dpkg-query says so). Figures are printed and kept
 # under bench/out/ (summary.txt: the figures; results.txt, *.wrk, logs: the raw material).
 # About 12 minutes on 2 cores; the first run also makes the test videos (~1.5 min), cached in
@@ -42,6 +43,7 @@ T0=$(date +%s)
 "$HERE/textgen.sh" "$BUILD"
 "$HERE/asr.sh" "$BUILD"
 "$HERE/tts.sh" "$BUILD"
+"$HERE/face.sh" "$BUILD"
 
 {
     echo
@@ -64,6 +66,8 @@ T0=$(date +%s)
     cat "$OUT_DIR/asr/summary.txt"
     echo
     cat "$OUT_DIR/tts/summary.txt"
+    echo
+    cat "$OUT_DIR/face/summary.txt"
     echo
     echo "total: $(( $(date +%s) - T0 )) s"
 } | tee "$OUT_DIR/summary.txt"
