@@ -538,12 +538,57 @@ typedef struct pool_job {
     face_tensor_t *y;
 } pool_job_t;
 
+/* One output pixel over the window rows [ya, yb) x columns [xa, xb): max, or sum scaled by
+ * 1/count. AVX2 for C a multiple of 8. */
+__attribute__((target("avx2"))) static void pool_px_avx2(const face_tensor_t *x, int ya, int yb,
+                                                          int xa, int xb, bool max, float *out)
+{
+    int C = x->c;
+    float inv = 1.0f / (float)((yb - ya) * (xb - xa));
+    for (int c = 0; c < C; c += 8) {
+        __m256 acc = max ? _mm256_set1_ps(-FLT_MAX) : _mm256_setzero_ps();
+        for (int iy = ya; iy < yb; iy++)
+            for (int ix = xa; ix < xb; ix++) {
+                __m256 v = _mm256_loadu_ps(x->d + ((size_t)iy * x->w + ix) * C + c);
+                acc = max ? _mm256_max_ps(acc, v) : _mm256_add_ps(acc, v);
+            }
+        if (!max)
+            acc = _mm256_mul_ps(acc, _mm256_set1_ps(inv));
+        _mm256_storeu_ps(out + c, acc);
+    }
+}
+
+static void pool_px_scalar(const face_tensor_t *x, int ya, int yb, int xa, int xb, bool max,
+                           float *out)
+{
+    int C = x->c;
+    for (int c = 0; c < C; c++)
+        out[c] = max ? -FLT_MAX : 0.0f;
+    for (int iy = ya; iy < yb; iy++)
+        for (int ix = xa; ix < xb; ix++) {
+            const float *s = x->d + ((size_t)iy * x->w + ix) * C;
+            if (max)
+                for (int c = 0; c < C; c++)
+                    out[c] = s[c] > out[c] ? s[c] : out[c];
+            else
+                for (int c = 0; c < C; c++)
+                    out[c] += s[c];
+        }
+    if (!max) {
+        /* tfjs divides by the number of inputs inside the image, not k*k */
+        float inv = 1.0f / (float)((yb - ya) * (xb - xa));
+        for (int c = 0; c < C; c++)
+            out[c] *= inv;
+    }
+}
+
 static void pool_task(void *vctx, int ti, int nt)
 {
     const pool_job_t *j = vctx;
     const face_tensor_t *x = j->x;
     face_tensor_t *y = j->y;
     int C = x->c;
+    bool vec = ops_isa() && C % 8 == 0;
     int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
     for (int oy = r0; oy < r1; oy++) {
         int iy0 = oy * j->stride - j->pad_t;
@@ -552,25 +597,10 @@ static void pool_task(void *vctx, int ti, int nt)
             int ix0 = ox * j->stride - j->pad_l;
             int xa = ix0 < 0 ? 0 : ix0, xb = ix0 + j->k > x->w ? x->w : ix0 + j->k;
             float *out = y->d + ((size_t)oy * y->w + ox) * C;
-            for (int c = 0; c < C; c++)
-                out[c] = j->max ? -FLT_MAX : 0.0f;
-            for (int iy = ya; iy < yb; iy++)
-                for (int ix = xa; ix < xb; ix++) {
-                    const float *s = x->d + ((size_t)iy * x->w + ix) * C;
-                    if (j->max)
-                        for (int c = 0; c < C; c++)
-                            out[c] = s[c] > out[c] ? s[c] : out[c];
-                    else
-                        for (int c = 0; c < C; c++)
-                            out[c] += s[c];
-                }
-            if (!j->max) {
-                /* tfjs divides by the number of inputs inside the image, not k*k */
-                int n = (yb - ya) * (xb - xa);
-                float inv = n > 0 ? 1.0f / (float)n : 0.0f;
-                for (int c = 0; c < C; c++)
-                    out[c] *= inv;
-            }
+            if (vec)
+                pool_px_avx2(x, ya, yb, xa, xb, j->max, out);
+            else
+                pool_px_scalar(x, ya, yb, xa, xb, j->max, out);
         }
     }
 }
@@ -586,6 +616,7 @@ static int pool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face
     int rc = face__tensor(&ctx->arena, oh, ow, x->c, y);
     if (rc < 0)
         return rc;
+    ops_isa();
     pool_job_t j = {x, k, stride, pt, pl, max, y};
     nn_pool_run(ctx->pool, pool_task, &j);
     return 0;

@@ -17,21 +17,35 @@
 typedef struct prep_job {
     const image_t *img;
     int rx, ry, rw, rh; /* region in the picture */
-    int top, left;      /* padding before, in source pixels */
+    int top;            /* padding rows before, in source pixels */
     int square, side;
-    const float *col_x0, *col_fx; /* per output column: floor source column (padded), fraction */
+    const int *col_x0, *col_x1; /* per output column: region columns to blend, -1 = padding */
+    const float *col_fx;
+    float *scratch; /* per thread: two horizontally resized rows of side x 3 */
     const float *mean;
     float inv_std;
     face_tensor_t *y;
 } prep_job_t;
 
-/* The padded square's pixel (r, c) channel ch, 0 outside the picture region. */
-static inline float px(const prep_job_t *j, int r, int c, int ch)
+/* Row r of the padded square resized horizontally: out[ox*3+ch] = tl + (tr - tl) * fx, exactly
+ * the first half of the bilinear formula, with zeros for the padding. */
+static void hrow(const prep_job_t *j, int r, float *out)
 {
-    int sr = r - j->top, sc = c - j->left;
-    if (sr < 0 || sr >= j->rh || sc < 0 || sc >= j->rw)
-        return 0.0f;
-    return (float)j->img->rgb[((size_t)(j->ry + sr) * j->img->width + (j->rx + sc)) * 3 + ch];
+    int sr = r - j->top, side = j->side;
+    if (sr < 0 || sr >= j->rh) {
+        memset(out, 0, (size_t)side * 3 * sizeof(float));
+        return;
+    }
+    const uint8_t *src = j->img->rgb + ((size_t)(j->ry + sr) * j->img->width + j->rx) * 3;
+    for (int ox = 0; ox < side; ox++) {
+        int x0 = j->col_x0[ox], x1 = j->col_x1[ox];
+        float fx = j->col_fx[ox];
+        for (int ch = 0; ch < 3; ch++) {
+            float l = x0 >= 0 ? (float)src[x0 * 3 + ch] : 0.0f;
+            float rr = x1 >= 0 ? (float)src[x1 * 3 + ch] : 0.0f;
+            out[ox * 3 + ch] = l + (rr - l) * fx;
+        }
+    }
 }
 
 static void prep_task(void *vctx, int ti, int nt)
@@ -39,6 +53,8 @@ static void prep_task(void *vctx, int ti, int nt)
     const prep_job_t *j = vctx;
     int S = j->square, side = j->side;
     float ratio = (float)S / (float)side;
+    float *buf[2] = {j->scratch + (size_t)ti * 6 * side, j->scratch + (size_t)ti * 6 * side + 3 * side};
+    int tag[2] = {-1, -1};
     int r0 = (int)((long)side * ti / nt), r1 = (int)((long)side * (ti + 1) / nt);
     for (int oy = r0; oy < r1; oy++) {
         float sy = (float)oy * ratio;
@@ -49,21 +65,27 @@ static void prep_task(void *vctx, int ti, int nt)
         if (y1 > S - 1)
             y1 = S - 1;
         float fy = sy - (float)y0;
-        float *out = j->y->d + (size_t)oy * side * 3;
-        for (int ox = 0; ox < side; ox++) {
-            int x0 = (int)j->col_x0[ox], x1 = x0 + 1;
-            float fx = j->col_fx[ox];
-            if (x1 > S - 1)
-                x1 = S - 1;
-            for (int ch = 0; ch < 3; ch++) {
-                float tl = px(j, y0, x0, ch), tr = px(j, y0, x1, ch);
-                float bl = px(j, y1, x0, ch), br = px(j, y1, x1, ch);
-                float top = tl + (tr - tl) * fx;
-                float bot = bl + (br - bl) * fx;
-                float v = top + (bot - top) * fy;
-                out[ox * 3 + ch] = (v - j->mean[ch]) * j->inv_std;
+        /* the two rows, reusing what the previous output row computed */
+        const float *rows[2];
+        int want[2] = {y0, y1};
+        for (int k = 0; k < 2; k++) {
+            int slot = tag[0] == want[k] ? 0 : tag[1] == want[k] ? 1 : -1;
+            if (slot < 0) {
+                /* evict the slot the other wanted row does not use */
+                int other = k == 0 ? y1 : y0;
+                slot = tag[0] == other ? 1 : 0;
+                hrow(j, want[k], buf[slot]);
+                tag[slot] = want[k];
             }
+            rows[k] = buf[slot];
         }
+        float *out = j->y->d + (size_t)oy * side * 3;
+        const float *t = rows[0], *b = rows[1];
+        for (int i = 0; i < side * 3; i += 3)
+            for (int ch = 0; ch < 3; ch++) {
+                float v = t[i + ch] + (b[i + ch] - t[i + ch]) * fy;
+                out[i + ch] = (v - j->mean[ch]) * j->inv_std;
+            }
     }
 }
 
@@ -83,17 +105,24 @@ int face__prep(face_ctx_t *ctx, const image_t *img, int rx, int ry, int rw, int 
     if (rc < 0)
         return rc;
     size_t mark = face__arena_mark(&ctx->arena);
-    float *tab = face__arena_alloc(&ctx->arena, 2 * (size_t)side);
-    if (!tab)
+    int nt = nn_pool_threads(ctx->pool);
+    float *tab = face__arena_alloc(&ctx->arena, 3 * (size_t)side);
+    float *scratch = face__arena_alloc(&ctx->arena, (size_t)nt * 6 * side);
+    if (!tab || !scratch)
         return -ENOMEM;
+    int *cx0 = (int *)tab, *cx1 = (int *)(tab + side);
+    float *cfx = tab + 2 * side;
     float ratio = (float)S / (float)side;
     for (int ox = 0; ox < side; ox++) {
         float sx = (float)ox * ratio;
-        int x0 = (int)floorf(sx);
-        tab[ox] = (float)x0;
-        tab[side + ox] = sx - (float)x0;
+        int x0 = (int)floorf(sx), x1 = x0 + 1 < S ? x0 + 1 : S - 1;
+        cfx[ox] = sx - (float)x0;
+        x0 -= left;
+        x1 -= left;
+        cx0[ox] = x0 >= 0 && x0 < rw ? x0 : -1;
+        cx1[ox] = x1 >= 0 && x1 < rw ? x1 : -1;
     }
-    prep_job_t j = {img, rx, ry, rw, rh, top, left, S, side, tab, tab + side, mean, inv_std, y};
+    prep_job_t j = {img, rx, ry, rw, rh, top, S, side, cx0, cx1, cfx, scratch, mean, inv_std, y};
     nn_pool_run(ctx->pool, prep_task, &j);
     face__arena_reset(&ctx->arena, mark);
     *square = S;
