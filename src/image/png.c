@@ -3,8 +3,9 @@
  * Why not the simplified API: png_image_finish_read composites an image with alpha onto a
  * background and may apply the file's gamma; we want the colour channels exactly as stored (what
  * FFmpeg's decoder gives, byte for byte). So: palette expanded to RGB, grey to RGB, low bit
- * depths to 8, 16-bit cut to its high byte (png_set_strip_16, as FFmpeg's rgb48 to rgb24 does),
- * alpha and tRNS dropped, no gamma, Adam7 interlacing handled by libpng.
+ * depths to 8, 16-bit scaled to 8 exactly (png_set_scale_16: round(v * 255 / 65535); FFmpeg's
+ * rgb48 to rgb24 rounds v / 256 instead, which differs by 1 for some values), alpha and tRNS
+ * dropped, no gamma, Adam7 interlacing handled by libpng.
  *
  * Damage: libpng's errors arrive through setjmp/longjmp and become CORE_EBADMEDIA (signature or
  * header) or CORE_EDECODE (pixel data) with libpng's message. The picture must be complete: a
@@ -63,7 +64,7 @@ static void request_rgb8(png_structp png, png_infop info)
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
         png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16)
-        png_set_strip_16(png);
+        png_set_scale_16(png);
     if (type & PNG_COLOR_MASK_ALPHA)
         png_set_strip_alpha(png);
     if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA)
