@@ -242,11 +242,176 @@ static void test_frames(void **state)
     ctx_free(ctx);
 }
 
+
+/* sample1 decoded like the reference, for the tests below. */
+static void sample1(image_t *img)
+{
+    json_t *fx = load_fixture("sample1");
+    char *path = xasprintf("%s/sample1.jpg", env_or_fail("PERSONA_FACE_MODELS"));
+    decode_like_reference(path, fx, img);
+    free(path);
+    json_decref(fx);
+}
+
+static void test_threads_agree(void **state)
+{
+    (void)state;
+    image_t img = {0};
+    sample1(&img);
+    face_ctx_t *c1 = ctx_new(1), *c2 = ctx_new(2);
+    for (int d = 0; d < 2; d++) {
+        face_t a[100], b[100];
+        int na = 0, nb = 0;
+        assert_int_equal(face_detect(c1, &img, (face_detector_t)d, 0, 0, a, 100, &na), 0);
+        assert_int_equal(face_detect(c2, &img, (face_detector_t)d, 0, 0, b, 100, &nb), 0);
+        assert_true(na > 0);
+        assert_int_equal(na, nb);
+        for (int i = 0; i < na; i++) {
+            assert_true(face_box_iou(a[i].box, b[i].box) > 0.9999f);
+            assert_true(fabsf(a[i].score - b[i].score) < 1e-5f);
+        }
+    }
+    ctx_free(c1);
+    ctx_free(c2);
+    image_free(&img);
+}
+
+/* From the second frame of a size on, the arena holds one chunk that is never replaced. */
+static void test_steady_state(void **state)
+{
+    (void)state;
+    image_t img = {0};
+    sample1(&img);
+    face_ctx_t *ctx = ctx_new(2);
+    face_t f[100];
+    int n;
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(face_detect(ctx, &img, (face_detector_t)d, 0, 0, f, 100, &n), 0);
+        assert_int_equal(face_detect(ctx, &img, (face_detector_t)d, 0, 0, f, 100, &n), 0);
+    }
+    const void *chunk = ctx->arena.chunks;
+    size_t hw = ctx->arena.high_water;
+    for (int round = 0; round < 3; round++)
+        for (int d = 0; d < 2; d++) {
+            assert_int_equal(face_detect(ctx, &img, (face_detector_t)d, 0, 0, f, 100, &n), 0);
+            assert_true(n > 0);
+            assert_true(ctx->arena.chunks == chunk);
+            assert_int_equal(ctx->arena.high_water, hw);
+            assert_int_equal(face__arena_mark(&ctx->arena), 0);
+        }
+    ctx_free(ctx);
+    image_free(&img);
+}
+
+/* Other tiny input sizes find the same faces (no reference for them: the boxes must overlap the
+ * 416 ones well), and the options bound the result as documented. */
+static void test_options(void **state)
+{
+    (void)state;
+    image_t img = {0};
+    sample1(&img);
+    face_ctx_t *ctx = ctx_new(2);
+    face_t ref[100], f[100];
+    int nref = 0, n = 0;
+    assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 416, ref, 100, &nref), 0);
+    assert_true(nref >= 3);
+    static const int sizes[] = {320, 512, 608};
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, sizes[s], f, 100, &n), 0);
+        assert_true(n >= 1);
+        for (int i = 0; i < n; i++) {
+            float best = 0;
+            for (int k = 0; k < nref; k++)
+                best = fmaxf(best, face_box_iou(f[i].box, ref[k].box));
+            assert_true(best > 0.6f);
+        }
+    }
+    assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 400, f, 100, &n), -EINVAL);
+    assert_int_equal(n, 0);
+    /* max_faces keeps the best; a higher threshold keeps a prefix; 0 asks for nothing */
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(face_detect(ctx, &img, (face_detector_t)d, 0, 0, ref, 100, &nref), 0);
+        assert_int_equal(face_detect(ctx, &img, (face_detector_t)d, 0, 0, f, 1, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(f[0].score == ref[0].score);
+        float thr = (ref[0].score + ref[nref - 1].score) / 2;
+        assert_int_equal(face_detect(ctx, &img, (face_detector_t)d, thr, 0, f, 100, &n), 0);
+        assert_true(n >= 1 && n < nref);
+        for (int i = 0; i < n; i++)
+            assert_true(f[i].score > thr);
+        assert_int_equal(face_detect(ctx, &img, (face_detector_t)d, 0, 0, f, 0, &n), 0);
+        assert_int_equal(n, 0);
+    }
+    /* bad arguments */
+    assert_int_equal(face_detect(ctx, NULL, FACE_DETECTOR_TINY, 0, 0, f, 100, &n), -EINVAL);
+    image_t empty = {0, 0, NULL};
+    assert_int_equal(face_detect(ctx, &empty, FACE_DETECTOR_SSD, 0, 0, f, 100, &n), -EINVAL);
+    assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 0, NULL, 100, &n), -EINVAL);
+    assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 0, f, -1, &n), -EINVAL);
+    /* a one-pixel picture and a very wide one: no face, no error */
+    image_t one = {0}, wide = {0};
+    assert_int_equal(image_alloc(&one, 1, 1), 0);
+    memset(one.rgb, 200, 3);
+    assert_int_equal(image_alloc(&wide, 2000, 3), 0);
+    memset(wide.rgb, 90, (size_t)2000 * 3 * 3);
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(face_detect(ctx, &one, (face_detector_t)d, 0, 0, f, 100, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(face_detect(ctx, &wide, (face_detector_t)d, 0, 0, f, 100, &n), 0);
+        assert_int_equal(n, 0);
+    }
+    image_free(&one);
+    image_free(&wide);
+    /* an engine without the detector */
+    face_engine_t none = {0};
+    ctx->engine = &none;
+    assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_SSD, 0, 0, f, 100, &n), -EINVAL);
+    ctx->engine = &g_engine;
+    ctx_free(ctx);
+    image_free(&img);
+}
+
+/* The loaders on a folder without the models, and on damaged SSD weights. */
+static void test_load_errors(void **state)
+{
+    (void)state;
+    char err[256];
+    face_tiny_net_t *t = NULL;
+    face_ssd_net_t *s = NULL;
+    const char *tmp = env_or_fail("PERSONA_TEST_TMP");
+    char *empty = xasprintf("%s/nomodels", tmp);
+    char *cmd = xasprintf("rm -rf '%s' && mkdir -p '%s'", empty, empty);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    assert_int_equal(face__tiny_load(empty, &t, err, sizeof err), -ENOENT);
+    assert_null(t);
+    assert_int_equal(face__ssd_load(empty, &s, err, sizeof err), -ENOENT);
+    assert_null(s);
+    /* the tiny detector's files under the SSD's name: every tensor is missing */
+    const char *m = env_or_fail("PERSONA_FACE_MODELS");
+    cmd = xasprintf("cp '%s/tiny_face_detector_model.bin' '%s/' && sed "
+                    "'s/tiny_face_detector_model.bin/tiny_face_detector_model.bin/' "
+                    "'%s/tiny_face_detector_model-weights_manifest.json' > "
+                    "'%s/ssd_mobilenetv1_model-weights_manifest.json'",
+                    m, empty, m, empty);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    assert_int_equal(face__ssd_load(empty, &s, err, sizeof err), CORE_EBADMEDIA);
+    assert_non_null(strstr(err, "SSD"));
+    assert_non_null(strstr(err, "missing"));
+    assert_null(s);
+    free(empty);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_samples),
         cmocka_unit_test(test_frames),
+        cmocka_unit_test(test_threads_agree),
+        cmocka_unit_test(test_steady_state),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_load_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

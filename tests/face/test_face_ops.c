@@ -697,6 +697,68 @@ static void test_weights_damaged(void **state)
     free(bin);
 }
 
+/* ==================================================================================== */
+/* non-maximum suppression                                                               */
+/* ==================================================================================== */
+
+static void test_nms(void **state)
+{
+    (void)state;
+    /* 0 and 1 overlap by IoU 0.6 (1 is dropped at 0.5, kept at 0.7); 2 overlaps nothing;
+     * 3 scores at the threshold exactly (excluded: the references keep score > threshold);
+     * 4 has no area; 5 ties with 2 and comes after it. */
+    const face_box_t b[] = {{0, 0, 10, 10}, {0, 2.5f, 10, 10}, {50, 50, 5, 5},
+                            {100, 0, 4, 4}, {200, 0, 0, 3},    {300, 0, 6, 6}};
+    const float sc[] = {0.9f, 0.95f, 0.7f, 0.5f, 0.8f, 0.7f};
+    int keep[6];
+    int n = face__nms(b, sc, 6, 6, 0.5f, 0.5f, keep);
+    assert_int_equal(n, 4);
+    assert_int_equal(keep[0], 1);
+    assert_int_equal(keep[1], 4);
+    assert_int_equal(keep[2], 2);
+    assert_int_equal(keep[3], 5);
+    n = face__nms(b, sc, 6, 6, 0.7f, 0.5f, keep);
+    assert_int_equal(n, 5);
+    assert_int_equal(keep[1], 0);
+    n = face__nms(b, sc, 6, 2, 0.5f, 0.5f, keep);
+    assert_int_equal(n, 2);
+    assert_int_equal(face__nms(b, sc, 6, 6, 0.5f, 0.99f, keep), 0);
+    assert_int_equal(face__nms(b, sc, 0, 6, 0.5f, 0.0f, keep), 0);
+    /* random boxes: the result equals a plain sort-then-suppress */
+    for (int round = 0; round < 20; round++) {
+        enum { N = 300 };
+        face_box_t rb[N];
+        float rs[N];
+        int order[N], k1[N], k2[N], n2 = 0;
+        for (int i = 0; i < N; i++) {
+            rb[i] = (face_box_t){frand() * 100 + 100, frand() * 100 + 100, frand() * 20 + 21,
+                                 frand() * 20 + 21};
+            rs[i] = (float)((int)((frand() + 1) * 50)) / 100; /* ties on purpose */
+            order[i] = i;
+        }
+        for (int i = 1; i < N; i++) /* insertion sort: score desc, index asc */
+            for (int j = i; j > 0 && rs[order[j]] > rs[order[j - 1]]; j--) {
+                int t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+        for (int i = 0; i < N && n2 < 10; i++) {
+            int c = order[i];
+            if (!(rs[c] > 0.3f))
+                continue;
+            bool ok = true;
+            for (int k = 0; k < n2 && ok; k++)
+                ok = face_box_iou(rb[c], rb[k2[k]]) <= 0.4f;
+            if (ok)
+                k2[n2++] = c;
+        }
+        int n1 = face__nms(rb, rs, N, 10, 0.4f, 0.3f, k1);
+        assert_int_equal(n1, n2);
+        for (int i = 0; i < n1; i++)
+            assert_int_equal(k1[i], k2[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,7 +767,7 @@ int main(void)
         cmocka_unit_test(test_dwconv),         cmocka_unit_test(test_sepconv),
         cmocka_unit_test(test_pad_pool),       cmocka_unit_test(test_act_fc_softmax),
         cmocka_unit_test(test_prep),           cmocka_unit_test(test_weights_real),
-        cmocka_unit_test(test_weights_damaged),
+        cmocka_unit_test(test_weights_damaged), cmocka_unit_test(test_nms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
