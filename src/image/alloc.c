@@ -12,7 +12,8 @@ image_format_t image_sniff(const void *data, size_t len)
         return IMAGE_FORMAT_JPEG;
     if (len >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
         return IMAGE_FORMAT_PNG;
-    if (len >= 2 && p[0] == 'P' && p[1] == '6')
+    /* "P6" then whitespace: the header's first separator is part of the magic. */
+    if (len >= 3 && p[0] == 'P' && p[1] == '6' && strchr(" \t\r\n", p[2]) && p[2])
         return IMAGE_FORMAT_PPM;
     return IMAGE_FORMAT_UNKNOWN;
 }

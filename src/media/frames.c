@@ -46,7 +46,7 @@ typedef struct rgb_out {
     struct SwsContext *sws;
     int src_w, src_h, src_fmt, src_range, src_space; /* what sws was made for */
     int w, h;              /* scaled size, before rotation */
-    int rotation;          /* clockwise degrees to turn: 0, 90, 180, 270 */
+    int rotation;          /* clockwise degrees to turn the current frame: 0, 90, 180, 270 */
     uint8_t *scaled;       /* w x h RGB24, linesize scaled_stride */
     int scaled_stride;
     uint8_t *upright;      /* the picture handed over, stride 3 * width */
@@ -74,20 +74,27 @@ static enum AVPixelFormat plain_yuv(enum AVPixelFormat f, int *full_range)
     }
 }
 
-/* The clockwise turn (0, 90, 180, 270) that makes st's pictures upright. */
-static int stream_rotation(const AVStream *st)
+/* The clockwise turn (0, 90, 180, 270) a display matrix asks for, 0 for none. */
+static int matrix_rotation(const uint8_t *m)
 {
-    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
     double ccw;
-    long cw;
     if (!m)
         return 0;
     ccw = av_display_rotation_get((const int32_t *)m);
     if (isnan(ccw))
         return 0;
     /* Nearest multiple of 90: matrices from phones carry exact quarter turns. */
-    cw = (lround(-ccw / 90.0) * 90 % 360 + 360) % 360;
-    return (int)cw;
+    return (int)((lround(-ccw / 90.0) * 90 % 360 + 360) % 360);
+}
+
+/* The turn that makes f upright: the frame's own display matrix (an H.264 display orientation
+ * message) if it has one, else the container's (MP4/MOV tkhd matrix). */
+static int frame_rotation(const AVStream *st, const AVFrame *f)
+{
+    const AVFrameSideData *sd = av_frame_get_side_data(f, AV_FRAME_DATA_DISPLAYMATRIX);
+    if (sd && sd->size >= 9 * sizeof(int32_t))
+        return matrix_rotation(sd->data);
+    return matrix_rotation(av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL));
 }
 
 /* The scaled size for a w x h frame with sample aspect sar under max_pixels, aspect kept. */
@@ -180,9 +187,9 @@ static void rgb_out_rotate(rgb_out_t *o)
     }
 }
 
-/* Converts f into o->upright; *w, *h get the upright size. */
-static int convert_frame(rgb_out_t *o, const AVFrame *f, long long max_pixels, int *w, int *h,
-                         char *err, size_t errcap)
+/* Converts f into o->upright, turned by rotation; *w, *h get the upright size. */
+static int convert_frame(rgb_out_t *o, const AVFrame *f, int rotation, long long max_pixels,
+                         int *w, int *h, char *err, size_t errcap)
 {
     uint8_t *dst[4] = {NULL};
     int dst_linesize[4] = {0};
@@ -195,6 +202,7 @@ static int convert_frame(rgb_out_t *o, const AVFrame *f, long long max_pixels, i
                     dst_linesize);
     if (ret <= 0)
         return media__fail(err, errcap, CORE_EDECODE, "converting a video frame to RGB failed");
+    o->rotation = rotation;
     rgb_out_rotate(o);
     *w = o->rotation == 90 || o->rotation == 270 ? o->h : o->w;
     *h = o->rotation == 90 || o->rotation == 270 ? o->w : o->h;
@@ -292,7 +300,8 @@ static int64_t to_ms(double t)
  * a negative code of our own when the conversion fails (fn not called). */
 static int sampler_emit(sampler_t *s, const AVFrame *f, double t, char *err, size_t errcap)
 {
-    int w = 0, h = 0, ret = convert_frame(&s->out, f, s->max_pixels, &w, &h, err, errcap);
+    int rotation = frame_rotation(s->st, f);
+    int w = 0, h = 0, ret = convert_frame(&s->out, f, rotation, s->max_pixels, &w, &h, err, errcap);
     if (ret < 0)
         return ret;
     s->n_emitted++;
@@ -496,7 +505,6 @@ int media_sample_frames(const char *in_path, double rate, long long max_pixels, 
         AVRational fr = s.st->avg_frame_rate.num > 0 ? s.st->avg_frame_rate : s.st->r_frame_rate;
         s.period = fr.num > 0 && fr.den > 0 ? av_q2d(av_inv_q(fr)) : 1.0 / 30;
     }
-    s.out.rotation = stream_rotation(s.st);
     ret = run_sampler(&s, err, errcap);
 out:
     if (n_frames_out)

@@ -640,6 +640,10 @@ static void test_ppm_parsing(void **state)
     assert_int_equal(image_decode("P6\n2 x\n255\n", 11, 0, &img, err, sizeof err),
                      CORE_EBADMEDIA);
     assert_int_equal(image_decode("P6\n2 1\n255", 10, 0, &img, err, sizeof err), CORE_EBADMEDIA);
+    /* "P6" must be followed by whitespace to be a PPM at all. */
+    assert_int_equal(image_sniff("P62 1 255\n\1\2\3\4\5\6", 16), IMAGE_FORMAT_UNKNOWN);
+    assert_int_equal(image_sniff("P6\t", 3), IMAGE_FORMAT_PPM);
+    assert_int_equal(image_sniff("P6", 2), IMAGE_FORMAT_UNKNOWN);
 }
 
 /* Written by us, read by us and by ffmpeg: the same bytes. */
