@@ -26,6 +26,23 @@
 #define FIND_DEFAULT_LIMIT 5
 #define FIND_MAX_LIMIT 100
 
+void srv_reply_faces_json(srv_req_t *r, int status, json_t *obj)
+{
+    /* 8 significant digits: a float32 descriptor to within 1e-7 relative, and pixels rounded
+     * to 0.01 print as such (not as 80.810000000000002). */
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(8));
+    json_decref(obj);
+    if (!text) {
+        srv_reply_error(r, 500, "internal", "Could not encode the response.");
+        return;
+    }
+    size_t n = strlen(text);
+    text = xrealloc(text, n + 2);
+    text[n++] = '\n';
+    text[n] = '\0';
+    srv_reply_text(r, status, "application/json", text, n);
+}
+
 /* ======================================================================================
  * face objects
  * ====================================================================================== */
@@ -398,7 +415,7 @@ static void single_picture(srv_req_t *r, unsigned want)
         goto out;
     if (!analyze(r, &img, det, want, &faces, &n))
         goto out;
-    srv_reply_json(r, 200, result_json(faces, n, &img, det, t0));
+    srv_reply_faces_json(r, 200, result_json(faces, n, &img, det, t0));
 out:
     free(faces);
     image_free(&img);
@@ -457,7 +474,7 @@ void srv_h_faces_verify(srv_req_t *r)
     face_detector_t det;
     json_t *body = NULL;
     face_t *a = NULL, *b = NULL;
-    double threshold = FACE_SAME_PERSON_THRESHOLD;
+    double threshold = round(FACE_SAME_PERSON_THRESHOLD * 1e6) / 1e6; /* 0.6, not 0.60000002 */
     const char *tq = srv_query(r, "threshold");
     if (!engine_ready(r) || !request_detector(r, &det))
         goto out;
@@ -487,7 +504,7 @@ void srv_h_faces_verify(srv_req_t *r)
                           "model", "face-api", "detector", face_detector_name(det), "metric",
                           "euclidean", "img1", face_json(a), "img2", face_json(b), "ms",
                           (double)(core_mono_ns() - t0) / 1e6);
-    srv_reply_json(r, 200, o);
+    srv_reply_faces_json(r, 200, o);
 out:
     free(a);
     free(b);
@@ -575,7 +592,7 @@ void srv_h_faces_find(srv_req_t *r)
     int64_t limit;
     face_detector_t det;
     find_state_t s = {0};
-    double threshold = FACE_SAME_PERSON_THRESHOLD;
+    double threshold = round(FACE_SAME_PERSON_THRESHOLD * 1e6) / 1e6; /* 0.6, not 0.60000002 */
     const char *tq = srv_query(r, "threshold");
     if (!engine_ready(r) || !request_detector(r, &det) ||
         !query_int(r, "limit", 1, FIND_MAX_LIMIT, FIND_DEFAULT_LIMIT, &limit))
@@ -613,7 +630,7 @@ void srv_h_faces_find(srv_req_t *r)
     }
     json_object_set_new(res, "threshold", json_real(threshold));
     json_object_set_new(res, "metric", json_string("euclidean"));
-    srv_reply_json(r, 200, res);
+    srv_reply_faces_json(r, 200, res);
 out:
     free(s.matches);
     free(s.n_matches);
@@ -660,7 +677,7 @@ void srv_h_media_faces(srv_req_t *r)
                           fs.error ? json_string(fs.error) : json_null(), "detector",
                           has_status && fs.detector[0] ? json_string(fs.detector) : json_null(),
                           "frames", fs.frames, "faces", fa, "tracks", ta);
-    srv_reply_json(r, 200, o);
+    srv_reply_faces_json(r, 200, o);
 out:
     store_faces_status_clear(&fs);
     free(faces);

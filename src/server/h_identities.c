@@ -46,7 +46,7 @@ void srv_h_identity_list(srv_req_t *r)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, identity_json(&list[i]));
     store_identity_list_free(&list, n);
-    srv_reply_json(r, 200, json_pack("{s:o}", "identities", a));
+    srv_reply_faces_json(r, 200, json_pack("{s:o}", "identities", a));
 }
 
 static bool query_u64(srv_req_t *r, const char *name, uint64_t lo, uint64_t hi, uint64_t def,
@@ -88,7 +88,7 @@ void srv_h_identity_faces(srv_req_t *r)
     /* A full page may have a next one: its cursor is the last id. */
     json_t *next = n == limit ? json_integer(faces[n - 1].id) : json_null();
     free(faces);
-    srv_reply_json(r, 200, json_pack("{s:I, s:o, s:o}", "identity_id", (json_int_t)r->path_id,
+    srv_reply_faces_json(r, 200, json_pack("{s:I, s:o, s:o}", "identity_id", (json_int_t)r->path_id,
                                      "faces", a, "next_before", next));
 }
 
@@ -144,7 +144,7 @@ void srv_h_identity_update(srv_req_t *r)
         srv_reply_error(r, 500, "internal", "Could not update the identity.");
         goto out;
     }
-    srv_reply_json(r, 200, identity_json(&id));
+    srv_reply_faces_json(r, 200, identity_json(&id));
     store_identity_clear(&id);
 out:
     json_decref(o);

@@ -220,6 +220,8 @@ void srv_h_identity_faces(srv_req_t *r);
 /* A stored face as the API's face object (h_faces.c), with its id, media_id, ts_ms, track_id
  * and identity_id. */
 json_t *srv_stored_face_json(const store_face_t *f);
+/* srv_reply_json with reals to 8 significant digits (face objects are mostly floats). */
+void srv_reply_faces_json(srv_req_t *r, int status, json_t *obj);
 
 /* ---- hub.c: events to WebSocket clients and long-poll waiters ---- */
 srv_hub_t *srv_hub_new(server_t *s);
