@@ -57,6 +57,19 @@ static inline float act1(float v, face_act_t act)
     }
 }
 
+/* Splits a task over the pool only when there is enough work to pay for waking the other
+ * threads (a few microseconds idle, far more on a busy machine): work counts multiply-adds or
+ * elements touched. The small layers of the 112-pixel face networks run on the calling thread. */
+enum { FACE_SPLIT_MIN_WORK = 1 << 18 };
+
+void face__run(face_ctx_t *ctx, nn_task_fn fn, void *job, double work)
+{
+    if (!ctx->pool || work < FACE_SPLIT_MIN_WORK)
+        fn(job, 0, 1);
+    else
+        nn_pool_run(ctx->pool, fn, job);
+}
+
 /* Scalar bias + activation over rows x cols (bias NULL: none). */
 static void bias_act_scalar(float *p, size_t rows, size_t cols, const float *bias, face_act_t act)
 {
@@ -211,7 +224,7 @@ static void finish(face_ctx_t *ctx, float *p, size_t rows, size_t cols, const fl
 {
     ops_isa();
     act_job_t j = {p, rows, cols, bias, act};
-    nn_pool_run(ctx->pool, act_task, &j);
+    face__run(ctx, act_task, &j, (double)rows * cols);
 }
 
 /* Direct convolution for layers with a short inner dimension (K*K*I small, e.g. a network's
@@ -344,7 +357,7 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
     size_t rows = (size_t)oh * ow;
     if (ops_isa() && l->cout % 8 == 0 && l->k * l->k * l->cin <= 160 && l->k > 1) {
         direct_job_t j = {x, l, pt, pl, act, y};
-        nn_pool_run(ctx->pool, direct_task, &j);
+        face__run(ctx, direct_task, &j, (double)rows * l->cout * l->k * l->k * l->cin);
         return 0;
     }
     const float *a = x->d;
@@ -355,7 +368,7 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
         if (!col)
             return -ENOMEM;
         im2col_job_t j = {x, l->k, l->stride, pt, pl, oh, ow, col};
-        nn_pool_run(ctx->pool, im2col_task, &j);
+        face__run(ctx, im2col_task, &j, (double)rows * kk);
         a = col;
     }
     nn_sgemm(ctx->pool, false, false, (int)rows, l->cout, kk, 1.0f, a, kk, l->w, l->cout, 0.0f,
@@ -481,7 +494,7 @@ int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l
         return rc;
     ops_isa();
     dw_job_t j = {x, l, act, pt, pl, y};
-    nn_pool_run(ctx->pool, dw_task, &j);
+    face__run(ctx, dw_task, &j, (double)oh * ow * l->c * l->k * l->k);
     return 0;
 }
 
@@ -618,7 +631,7 @@ static int pool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face
         return rc;
     ops_isa();
     pool_job_t j = {x, k, stride, pt, pl, max, y};
-    nn_pool_run(ctx->pool, pool_task, &j);
+    face__run(ctx, pool_task, &j, (double)oh * ow * x->c * k * k);
     return 0;
 }
 

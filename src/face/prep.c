@@ -105,7 +105,7 @@ int face__prep(face_ctx_t *ctx, const image_t *img, int rx, int ry, int rw, int 
     if (rc < 0)
         return rc;
     size_t mark = face__arena_mark(&ctx->arena);
-    int nt = nn_pool_threads(ctx->pool);
+    int nt = nn_pool_threads(ctx->pool); /* face__run may use fewer */
     float *tab = face__arena_alloc(&ctx->arena, 3 * (size_t)side);
     float *scratch = face__arena_alloc(&ctx->arena, (size_t)nt * 6 * side);
     if (!tab || !scratch)
@@ -123,7 +123,7 @@ int face__prep(face_ctx_t *ctx, const image_t *img, int rx, int ry, int rw, int 
         cx1[ox] = x1 >= 0 && x1 < rw ? x1 : -1;
     }
     prep_job_t j = {img, rx, ry, rw, rh, top, S, side, cx0, cx1, cfx, scratch, mean, inv_std, y};
-    nn_pool_run(ctx->pool, prep_task, &j);
+    face__run(ctx, prep_task, &j, (double)side * side * 12);
     face__arena_reset(&ctx->arena, mark);
     *square = S;
     return 0;
