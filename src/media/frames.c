@@ -39,6 +39,9 @@
 #define DECODE_MAX_BAD_RUN 32
 /* In frame periods; see the file comment. */
 #define SKIP_MARGIN 2.0
+/* media_frame_at seeks this far before the time asked for (the larger of the two). */
+#define SEEK_MARGIN_S 1.0
+#define SEEK_MARGIN_FRAMES 16
 
 /* ---- the RGB output: conversion, scaling, rotation ---- */
 
@@ -269,6 +272,7 @@ typedef struct sampler {
     AVCodecContext *dec;
     const AVStream *st;
     double rate;
+    double at;           /* >= 0: the single sample time of media_frame_at, seconds */
     long long max_pixels;
     int max_frames;
     media_frame_fn fn;
@@ -288,6 +292,8 @@ typedef struct sampler {
 
 static double next_sample_time(const sampler_t *s)
 {
+    if (s->at >= 0)
+        return s->k == 0 ? s->at : INFINITY;
     return (double)s->k / s->rate;
 }
 
@@ -467,11 +473,42 @@ out:
     return ret;
 }
 
+/* Opens in_path's video track and its decoder into s (whose other fields the caller sets). */
+static int sampler_open(sampler_t *s, const char *in_path, char *err, size_t errcap)
+{
+    AVRational fr;
+    int index, ret;
+
+    ret = media__open_input(in_path, &s->in, err, errcap);
+    if (ret < 0)
+        return ret;
+    index = media__is_image_format(s->in->iformat) ? -1 : pick_video(s->in);
+    if (index < 0)
+        return media__fail(err, errcap, CORE_EBADMEDIA, "the file has no video track");
+    s->st = s->in->streams[index];
+    for (unsigned i = 0; i < s->in->nb_streams; i++)
+        s->in->streams[i]->discard = (int)i == index ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+    ret = open_video_decoder(s->st, &s->dec, err, errcap);
+    if (ret < 0)
+        return ret;
+    s->start = s->st->start_time != AV_NOPTS_VALUE ? s->st->start_time : 0;
+    fr = s->st->avg_frame_rate.num > 0 ? s->st->avg_frame_rate : s->st->r_frame_rate;
+    s->period = fr.num > 0 && fr.den > 0 ? av_q2d(av_inv_q(fr)) : 1.0 / 30;
+    return 0;
+}
+
+static void sampler_close(sampler_t *s)
+{
+    rgb_out_destroy(&s->out);
+    avcodec_free_context(&s->dec);
+    avformat_close_input(&s->in);
+}
+
 int media_sample_frames(const char *in_path, double rate, long long max_pixels, int max_frames,
                         media_frame_fn fn, void *ud, int *n_frames_out, char *err, size_t errcap)
 {
     sampler_t s;
-    int index, ret;
+    int ret;
 
     memset(&s, 0, sizeof s);
     if (n_frames_out)
@@ -480,37 +517,56 @@ int media_sample_frames(const char *in_path, double rate, long long max_pixels, 
         return media__fail(err, errcap, -EINVAL, "the sampling rate must be in (0, %g] per "
                                                  "second", FRAMES_MAX_RATE);
     s.rate = rate;
+    s.at = -1;
     s.max_pixels = max_pixels > 0 ? max_pixels : MEDIA_MAX_PIXELS;
     s.max_frames = max_frames;
     s.fn = fn;
     s.ud = ud;
     s.last_t = -1;
-
-    ret = media__open_input(in_path, &s.in, err, errcap);
-    if (ret < 0)
-        return ret;
-    index = media__is_image_format(s.in->iformat) ? -1 : pick_video(s.in);
-    if (index < 0) {
-        ret = media__fail(err, errcap, CORE_EBADMEDIA, "the file has no video track");
-        goto out;
-    }
-    s.st = s.in->streams[index];
-    for (unsigned i = 0; i < s.in->nb_streams; i++)
-        s.in->streams[i]->discard = (int)i == index ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
-    ret = open_video_decoder(s.st, &s.dec, err, errcap);
-    if (ret < 0)
-        goto out;
-    s.start = s.st->start_time != AV_NOPTS_VALUE ? s.st->start_time : 0;
-    {
-        AVRational fr = s.st->avg_frame_rate.num > 0 ? s.st->avg_frame_rate : s.st->r_frame_rate;
-        s.period = fr.num > 0 && fr.den > 0 ? av_q2d(av_inv_q(fr)) : 1.0 / 30;
-    }
-    ret = run_sampler(&s, err, errcap);
-out:
+    ret = sampler_open(&s, in_path, err, errcap);
+    if (ret == 0)
+        ret = run_sampler(&s, err, errcap);
     if (n_frames_out)
         *n_frames_out = s.n_emitted;
-    rgb_out_destroy(&s.out);
-    avcodec_free_context(&s.dec);
-    avformat_close_input(&s.in);
+    sampler_close(&s);
+    return ret;
+}
+
+int media_frame_at(const char *in_path, int64_t at_ms, long long max_pixels, media_frame_fn fn,
+                   void *ud, char *err, size_t errcap)
+{
+    sampler_t s;
+    int ret;
+
+    memset(&s, 0, sizeof s);
+    if (!fn || at_ms < 0)
+        return media__fail(err, errcap, -EINVAL, "the time must be 0 or more milliseconds");
+    s.rate = 1;
+    s.at = (double)at_ms / 1000.0;
+    s.max_pixels = max_pixels > 0 ? max_pixels : MEDIA_MAX_PIXELS;
+    s.max_frames = 1;
+    s.fn = fn;
+    s.ud = ud;
+    s.last_t = -1;
+    ret = sampler_open(&s, in_path, err, errcap);
+    if (ret < 0)
+        goto out;
+    /* To the key frame at or before a point well before the time: demuxers seek by decoding
+     * time, and with B-frames a key frame's picture may come after frames of the GOP before it
+     * that are the nearest to at_ms. If the file cannot seek, decoding starts at the beginning,
+     * which only costs time. */
+    if (s.at > SEEK_MARGIN_S) {
+        double margin = fmax(SEEK_MARGIN_S, SEEK_MARGIN_FRAMES * s.period);
+        int64_t ts = s.start + av_rescale_q((int64_t)((s.at - margin) * 1000.0),
+                                            (AVRational){1, 1000}, s.st->time_base);
+        if (av_seek_frame(s.in, s.st->index, ts, AVSEEK_FLAG_BACKWARD) >= 0)
+            avcodec_flush_buffers(s.dec);
+    }
+    ret = run_sampler(&s, err, errcap);
+    if (ret == 0 && s.n_emitted == 0)
+        ret = media__fail(err, errcap, -ERANGE, "%lld ms is past the end of the video (%.2f s)",
+                          (long long)at_ms, s.last_t < 0 ? 0 : s.last_t + s.period);
+out:
+    sampler_close(&s);
     return ret;
 }

@@ -107,6 +107,15 @@ typedef int (*media_frame_fn)(void *ud, const uint8_t *rgb, int width, int heigh
  * stream ends (a file without video: CORE_EBADMEDIA), and fills *n_frames_out (may be NULL). */
 int media_sample_frames(const char *in_path, double rate, long long max_pixels, int max_frames,
                         media_frame_fn fn, void *ud, int *n_frames_out, char *err, size_t errcap);
+/* Which frame: for each sample time, the nearest of the last frame before it and the first at or
+ * after it (a tie: the later); each frame is handed over at most once, so a rate above the frame
+ * rate gives every frame once, not duplicates. See src/media/frames.c for damage rules. */
+/* Hands fn the one frame media_sample_frames would pick for t = at_ms (ms from the stream's
+ * first frame), seeking to the key frame before it. Returns 0 after one call of fn, -ERANGE when
+ * at_ms is past the end of the video (fn not called), -EINVAL for at_ms < 0, or the errors of
+ * media_sample_frames. */
+int media_frame_at(const char *in_path, int64_t at_ms, long long max_pixels, media_frame_fn fn,
+                   void *ud, char *err, size_t errcap);
 
 /* Silences FFmpeg's own logging (persona logs the errors it reports). Call once at start. */
 void media_init(void);

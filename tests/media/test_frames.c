@@ -196,6 +196,45 @@ static void test_fixture_clips(void **state)
     }
 }
 
+/* media_frame_at gives the frame media_sample_frames would pick for that time, whether it
+ * seeks (a key frame every 10 frames, B-frames) or not, and -ERANGE past the end. */
+static void test_frame_at(void **state)
+{
+    char *clips[2] = {index_clip("idx.mp4", x264_bframes),
+                      index_clip("idx-g10.mp4", "-c:v libx264 -preset medium -crf 12 -bf 3 -g 10 "
+                                                "-x264-params b-adapt=0:scenecut=0 -pix_fmt "
+                                                "yuv420p")};
+    char err[256];
+    (void)state;
+    for (int c = 0; c < 2; c++) {
+        for (int at = 0; at < 2400; at += 7) {
+            seen_t *s = xcalloc(1, sizeof *s);
+            int ret;
+            /* Skip exact ties (half a frame period): floating point decides those. */
+            if (at % 40 == 20)
+                continue;
+            ret = media_frame_at(clips[c], at, 0, record, s, err, sizeof err);
+            if (ret != 0)
+                fail_msg("at %d ms: %d %s", at, ret, err);
+            assert_int_equal(s->n, 1);
+            /* Past the last frame's pts (2.36 s) but within its duration: the last frame. */
+            assert_int_equal(s->index[0], at > 2380 ? IDX_FRAMES - 1 : expected_index(at, 1000));
+            free(s);
+        }
+        {
+            seen_t s = {0};
+            assert_int_equal(media_frame_at(clips[c], 2400, 0, record, &s, err, sizeof err),
+                             -ERANGE);
+            assert_int_equal(media_frame_at(clips[c], 1000000000, 0, record, &s, err, sizeof err),
+                             -ERANGE);
+            assert_int_equal(media_frame_at(clips[c], -1, 0, record, &s, err, sizeof err),
+                             -EINVAL);
+            assert_int_equal(s.n, 0);
+        }
+        free(clips[c]);
+    }
+}
+
 /* ---- picture: rotation, range, size ---- */
 
 /* The first frame as the ffmpeg CLI shows it (autorotated), RGB24. */
@@ -482,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_every_frame_once),
         cmocka_unit_test(test_containers_and_codecs),
         cmocka_unit_test(test_fixture_clips),
+        cmocka_unit_test(test_frame_at),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_colour_range),
         cmocka_unit_test(test_max_pixels),
