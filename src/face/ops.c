@@ -111,19 +111,24 @@ bias_act_avx2(float *p, size_t rows, size_t cols, const float *bias, face_act_t 
     }
 }
 
-/* Chosen once, before any pool task reads it: 0 scalar, 1 AVX2. PERSONA_NN_ISA=scalar forces
- * the scalar code (tests compare both). */
+/* Chosen once, before any pool task reads it: 0 scalar, 1 AVX2 + FMA, 2 AVX-512F as well (used
+ * by the depthwise convolution). PERSONA_NN_ISA=scalar|avx2 caps it, as for src/nn (tests run
+ * each). */
 static int g_isa = -1;
 
 static int ops_isa(void)
 {
     if (g_isa < 0) {
         __builtin_cpu_init();
-        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        int isa = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (isa && __builtin_cpu_supports("avx512f"))
+            isa = 2;
         const char *force = getenv("PERSONA_NN_ISA");
         if (force && strcmp(force, "scalar") == 0)
-            avx2 = 0;
-        g_isa = avx2;
+            isa = 0;
+        else if (force && strcmp(force, "avx2") == 0 && isa > 1)
+            isa = 1;
+        g_isa = isa;
     }
     return g_isa;
 }
@@ -383,6 +388,49 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
 /* depthwise convolution                                                                 */
 /* ==================================================================================== */
 
+__attribute__((target("avx512f"))) static void
+dw_pixel_avx512(const float *src, size_t row_stride, int C, const float *w, int K, int ky0,
+                int ky1, int kx0, int kx1, const float *bias, float *out)
+{
+    int c = 0;
+    for (; c + 64 <= C; c += 64) {
+        __m512 a0, a1, a2, a3;
+        if (bias) {
+            a0 = _mm512_loadu_ps(bias + c);
+            a1 = _mm512_loadu_ps(bias + c + 16);
+            a2 = _mm512_loadu_ps(bias + c + 32);
+            a3 = _mm512_loadu_ps(bias + c + 48);
+        } else {
+            a0 = a1 = a2 = a3 = _mm512_setzero_ps();
+        }
+        for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+                const float *s =
+                    src + (ptrdiff_t)ky * (ptrdiff_t)row_stride + (ptrdiff_t)kx * C + c;
+                const float *wk = w + ((size_t)ky * K + kx) * C + c;
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(s), _mm512_loadu_ps(wk), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(s + 16), _mm512_loadu_ps(wk + 16), a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(s + 32), _mm512_loadu_ps(wk + 32), a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(s + 48), _mm512_loadu_ps(wk + 48), a3);
+            }
+        _mm512_storeu_ps(out + c, a0);
+        _mm512_storeu_ps(out + c + 16, a1);
+        _mm512_storeu_ps(out + c + 32, a2);
+        _mm512_storeu_ps(out + c + 48, a3);
+    }
+    for (; c + 16 <= C; c += 16) {
+        __m512 a0 = bias ? _mm512_loadu_ps(bias + c) : _mm512_setzero_ps();
+        for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+                const float *s =
+                    src + (ptrdiff_t)ky * (ptrdiff_t)row_stride + (ptrdiff_t)kx * C + c;
+                const float *wk = w + ((size_t)ky * K + kx) * C + c;
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(s), _mm512_loadu_ps(wk), a0);
+            }
+        _mm512_storeu_ps(out + c, a0);
+    }
+}
+
 typedef struct dw_job {
     const face_tensor_t *x;
     const face_dwconv_t *l;
@@ -459,7 +507,7 @@ static void dw_task(void *vctx, int ti, int nt)
     face_tensor_t *y = j->y;
     int C = l->c, K = l->k, S = l->stride;
     size_t rs = (size_t)x->w * C;
-    int avx2 = ops_isa();
+    int isa = ops_isa();
     int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
     for (int oy = r0; oy < r1; oy++) {
         int iy0 = oy * S - j->pad_t;
@@ -472,7 +520,9 @@ static void dw_task(void *vctx, int ti, int nt)
             int kx1 = x->w - ix0 < K ? x->w - ix0 : K;
             const float *src = x->d + (ptrdiff_t)iy0 * (ptrdiff_t)rs + (ptrdiff_t)ix0 * C;
             float *out = orow + (size_t)ox * C;
-            if (avx2 && C % 8 == 0)
+            if (isa >= 2 && C % 16 == 0)
+                dw_pixel_avx512(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
+            else if (isa >= 1 && C % 8 == 0)
                 dw_pixel_avx2(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
             else
                 dw_pixel_scalar(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
