@@ -216,7 +216,7 @@ static void test_samples(void **state)
     (void)state;
     face_ctx_t *ctx = ctx_new(2);
     for (int i = 1; i <= 6; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "sample%d", i);
         char *path = xasprintf("%s/%s.jpg", env_or_fail("PERSONA_FACE_MODELS"), name);
         check_picture(ctx, name, path);
@@ -403,8 +403,12 @@ static void test_load_errors(void **state)
     free(empty);
 }
 
-int main(void)
+/* Runs the tests, then (unless it is itself such a run) runs this program again with each lower
+ * instruction set forced (PERSONA_NN_ISA=avx2, scalar), so every code path is checked on a
+ * machine that has the best one. */
+int main(int argc, char **argv)
 {
+    (void)argc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_samples),
         cmocka_unit_test(test_frames),
@@ -413,5 +417,16 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_load_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    if (getenv("PERSONA_NN_ISA"))
+        return rc;
+    static const char *const isas[] = {"avx2", "scalar"};
+    for (int i = 0; i < 2; i++) {
+        char *cmd = xasprintf("PERSONA_NN_ISA=%s '%s'", isas[i], argv[0]);
+        fprintf(stderr, "== again with PERSONA_NN_ISA=%s\n", isas[i]);
+        if (system(cmd) != 0)
+            rc = 1;
+        free(cmd);
+    }
+    return rc;
 }

@@ -759,8 +759,12 @@ static void test_nms(void **state)
     }
 }
 
-int main(void)
+/* Runs the tests, then (unless it is itself such a run) runs this program again with each lower
+ * instruction set forced (PERSONA_NN_ISA=avx2, scalar), so every code path is checked on a
+ * machine that has the best one. */
+int main(int argc, char **argv)
 {
+    (void)argc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena),          cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_direct),
@@ -769,5 +773,16 @@ int main(void)
         cmocka_unit_test(test_prep),           cmocka_unit_test(test_weights_real),
         cmocka_unit_test(test_weights_damaged), cmocka_unit_test(test_nms),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (getenv("PERSONA_NN_ISA"))
+        return rc;
+    static const char *const isas[] = {"avx2", "scalar"};
+    for (int i = 0; i < 2; i++) {
+        char *cmd = xasprintf("PERSONA_NN_ISA=%s '%s'", isas[i], argv[0]);
+        fprintf(stderr, "== again with PERSONA_NN_ISA=%s\n", isas[i]);
+        if (system(cmd) != 0)
+            rc = 1;
+        free(cmd);
+    }
+    return rc;
 }
