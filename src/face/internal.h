@@ -94,6 +94,10 @@ int face__maxpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, fa
                   face_tensor_t *y);
 int face__avgpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, face_pad_t pad,
                   face_tensor_t *y);
+/* face__conv then face__maxpool(k = pk, stride = ps, pad = ppad) on its output, in one pass when
+ * the convolution is one of the short direct ones (the conv output never leaves the cache). */
+int face__conv_maxpool(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l,
+                       face_act_t act, int pk, int ps, face_pad_t ppad, face_tensor_t *y);
 /* Mean over H and W: C floats into out. */
 void face__global_avgpool(const face_tensor_t *x, float *out);
 /* In place: x += y (same shape), then act. */

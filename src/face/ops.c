@@ -301,49 +301,98 @@ DIRECT_KERNEL(2, 4)
 typedef void (*direct_fn)(const float *, int, size_t, int, int, const float *, int, int, int, int,
                           int, const float *, face_act_t, float *);
 
+/* Output row oy of the direct convolution into out (y->w x O floats). */
+static void direct_row(const direct_job_t *j, int oy, float *out_row)
+{
+    const face_tensor_t *x = j->x;
+    const face_conv_t *l = j->l;
+    int K = l->k, S = l->stride, I = l->cin, O = l->cout, ow = j->y->w;
+    size_t step = (size_t)S * I;
+    int iy0 = oy * S - j->pad_t;
+    int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = x->h - iy0 < K ? x->h - iy0 : K;
+    for (int ox = 0; ox < ow;) {
+        int ix0 = ox * S - j->pad_l;
+        int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = x->w - ix0 < K ? x->w - ix0 : K;
+        const float *src = x->d + ((ptrdiff_t)iy0 * x->w + ix0) * I;
+        float *out = out_row + (size_t)ox * O;
+        /* a run of pixels whose taps are all inside the row, or this pixel alone */
+        int np = 1;
+        int last_ix = (ox + 3) * S - j->pad_l;
+        if (kx0 == 0 && kx1 == K && ox + 3 < ow && last_ix + K <= x->w)
+            np = 4;
+        for (int o = 0; o < O;) {
+            int left = O - o;
+            direct_fn f;
+            int nb, npx = np;
+            if (left >= 32) {
+                f = np > 1 ? direct_2_4 : direct_1_4;
+                nb = 32;
+                npx = np > 1 ? 2 : 1;
+            } else if (left >= 16) {
+                f = np > 1 ? direct_4_2 : direct_1_2;
+                nb = 16;
+            } else {
+                f = np > 1 ? direct_4_1 : direct_1_1;
+                nb = 8;
+            }
+            for (int q = 0; q < np; q += npx)
+                f(src + q * step, x->w, step, I, O, l->w + o, K, ky0, ky1, kx0, kx1, l->bias + o,
+                  j->act, out + (size_t)q * O + o);
+            o += nb;
+        }
+        ox += np;
+    }
+}
+
 static void direct_task(void *vctx, int ti, int nt)
 {
     const direct_job_t *j = vctx;
-    const face_tensor_t *x = j->x;
-    const face_conv_t *l = j->l;
     face_tensor_t *y = j->y;
-    int K = l->k, S = l->stride, I = l->cin, O = l->cout;
-    size_t step = (size_t)S * I;
     int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
-    for (int oy = r0; oy < r1; oy++) {
-        int iy0 = oy * S - j->pad_t;
-        int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = x->h - iy0 < K ? x->h - iy0 : K;
-        for (int ox = 0; ox < y->w;) {
-            int ix0 = ox * S - j->pad_l;
-            int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = x->w - ix0 < K ? x->w - ix0 : K;
-            const float *src = x->d + ((ptrdiff_t)iy0 * x->w + ix0) * I;
-            float *out = y->d + ((size_t)oy * y->w + ox) * O;
-            /* a run of pixels whose taps are all inside the row, or this pixel alone */
-            int np = 1;
-            int last_ix = (ox + 3) * S - j->pad_l;
-            if (kx0 == 0 && kx1 == K && ox + 3 < y->w && last_ix + K <= x->w)
-                np = 4;
-            for (int o = 0; o < O;) {
-                int left = O - o;
-                direct_fn f;
-                int nb, npx = np;
-                if (left >= 32) {
-                    f = np > 1 ? direct_2_4 : direct_1_4;
-                    nb = 32;
-                    npx = np > 1 ? 2 : 1;
-                } else if (left >= 16) {
-                    f = np > 1 ? direct_4_2 : direct_1_2;
-                    nb = 16;
-                } else {
-                    f = np > 1 ? direct_4_1 : direct_1_1;
-                    nb = 8;
-                }
-                for (int q = 0; q < np; q += npx)
-                    f(src + q * step, x->w, step, I, O, l->w + o, K, ky0, ky1, kx0, kx1,
-                      l->bias + o, j->act, out + (size_t)q * O + o);
-                o += nb;
+    for (int oy = r0; oy < r1; oy++)
+        direct_row(j, oy, y->d + (size_t)oy * y->w * y->c);
+}
+
+static bool direct_ok(const face_conv_t *l)
+{
+    return ops_isa() && l->cout % 8 == 0 && l->k * l->k * l->cin <= 160 && l->k > 1;
+}
+
+/* The direct convolution followed by a max pool, a band of conv rows at a time, so that the
+ * convolution's output (the largest activation of a detector) never leaves the cache. */
+typedef struct conv_pool_job {
+    direct_job_t conv;
+    face_tensor_t conv_shape; /* h, w, c of the convolution's output (d unused) */
+    int pk, ps, ppad_t, ppad_l;
+    float *band; /* per thread: pk rows of the convolution's output */
+    face_tensor_t *y;
+} conv_pool_job_t;
+
+__attribute__((target("avx2"))) static void conv_pool_task(void *vctx, int ti, int nt)
+{
+    const conv_pool_job_t *j = vctx;
+    const face_tensor_t *cs = &j->conv_shape;
+    face_tensor_t *y = j->y;
+    int O = cs->c, cw = cs->w;
+    size_t row = (size_t)cw * O;
+    float *band = j->band + (size_t)ti * j->pk * row;
+    int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
+    for (int py = r0; py < r1; py++) {
+        int cy0 = py * j->ps - j->ppad_t;
+        int ya = cy0 < 0 ? 0 : cy0, yb = cy0 + j->pk > cs->h ? cs->h : cy0 + j->pk;
+        for (int cy = ya; cy < yb; cy++)
+            direct_row(&j->conv, cy, band + (size_t)(cy - ya) * row);
+        for (int px = 0; px < y->w; px++) {
+            int cx0 = px * j->ps - j->ppad_l;
+            int xa = cx0 < 0 ? 0 : cx0, xb = cx0 + j->pk > cw ? cw : cx0 + j->pk;
+            float *out = y->d + ((size_t)py * y->w + px) * O;
+            for (int c = 0; c < O; c += 8) {
+                __m256 m = _mm256_set1_ps(-FLT_MAX);
+                for (int r = 0; r < yb - ya; r++)
+                    for (int cx = xa; cx < xb; cx++)
+                        m = _mm256_max_ps(m, _mm256_loadu_ps(band + r * row + (size_t)cx * O + c));
+                _mm256_storeu_ps(out + c, m);
             }
-            ox += np;
         }
     }
 }
@@ -360,7 +409,7 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
     if (rc < 0)
         return rc;
     size_t rows = (size_t)oh * ow;
-    if (ops_isa() && l->cout % 8 == 0 && l->k * l->k * l->cin <= 160 && l->k > 1) {
+    if (direct_ok(l)) {
         direct_job_t j = {x, l, pt, pl, act, y};
         face__run(ctx, direct_task, &j, (double)rows * l->cout * l->k * l->k * l->cin);
         return 0;
@@ -695,6 +744,41 @@ int face__avgpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, fa
                   face_tensor_t *y)
 {
     return pool(ctx, x, k, stride, pad, false, y);
+}
+
+/* The convolution then the max pool (tiny detector: conv0 and its pool), fused when the
+ * direct convolution applies. */
+int face__conv_maxpool(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l,
+                       face_act_t act, int pk, int ps, face_pad_t ppad, face_tensor_t *y)
+{
+    if (x->c != l->cin || l->k <= 0 || l->stride <= 0 || pk <= 0 || ps <= 0)
+        return -EINVAL;
+    int pt, pl, qt, ql;
+    int oh = out_side(x->h, l->k, l->stride, l->pad, &pt);
+    int ow = out_side(x->w, l->k, l->stride, l->pad, &pl);
+    int ph = out_side(oh, pk, ps, ppad, &qt), pw = out_side(ow, pk, ps, ppad, &ql);
+    int rc = face__tensor(&ctx->arena, ph, pw, l->cout, y);
+    if (rc)
+        return rc;
+    size_t mark = face__arena_mark(&ctx->arena);
+    if (direct_ok(l)) {
+        int nt = nn_pool_threads(ctx->pool);
+        float *band = face__arena_alloc(&ctx->arena, (size_t)nt * pk * ow * l->cout);
+        if (!band)
+            return -ENOMEM;
+        face_tensor_t conv_out = {oh, ow, l->cout, NULL};
+        conv_pool_job_t j = {{x, l, pt, pl, act, &conv_out}, conv_out, pk, ps, qt, ql, band, y};
+        face__run(ctx, conv_pool_task, &j, (double)oh * ow * l->cout * l->k * l->k * l->cin);
+    } else {
+        face_tensor_t t;
+        rc = face__conv(ctx, x, l, act, &t);
+        if (rc)
+            return rc;
+        pool_job_t j = {&t, pk, ps, qt, ql, true, y};
+        face__run(ctx, pool_task, &j, (double)ph * pw * l->cout * pk * pk);
+    }
+    face__arena_reset(&ctx->arena, mark);
+    return 0;
 }
 
 void face__global_avgpool(const face_tensor_t *x, float *out)

@@ -118,9 +118,7 @@ static int tiny_forward(face_ctx_t *ctx, const face_tiny_net_t *n, const face_te
                         face_tensor_t *out)
 {
     face_tensor_t a, b;
-    int rc = face__conv(ctx, x, &n->conv0, FACE_ACT_LEAKY, &a);
-    if (!rc)
-        rc = face__maxpool(ctx, &a, 2, 2, FACE_PAD_SAME, &b);
+    int rc = face__conv_maxpool(ctx, x, &n->conv0, FACE_ACT_LEAKY, 2, 2, FACE_PAD_SAME, &b);
     for (int i = 0; !rc && i < TINY_SEP; i++) {
         rc = face__sepconv(ctx, &b, &n->sep[i], FACE_ACT_LEAKY, &a);
         if (!rc)

@@ -202,6 +202,48 @@ static void test_conv_direct(void **state)
     }
 }
 
+/* The fused convolution + max pool equals the two ops one after the other (the fused path for
+ * the direct convolutions, the plain one otherwise), in shape and in every value. */
+static void test_conv_maxpool(void **state)
+{
+    (void)state;
+    static const int cfg[][7] = {/* k, stride, I, O, pool k, pool stride, VALID conv */
+                                 {3, 1, 3, 16, 2, 2, 1}, {3, 1, 3, 16, 2, 2, 0},
+                                 {3, 2, 3, 32, 3, 2, 0}, {3, 1, 5, 40, 2, 1, 1},
+                                 {3, 1, 7, 10, 2, 2, 0}, {1, 1, 3, 16, 2, 2, 0}};
+    for (int threads = 1; threads <= 2; threads++) {
+        face_ctx_t *ctx = ctx_new(threads);
+        for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++)
+            for (int pp = 0; pp < 2; pp++) {
+                const int *c = cfg[ci];
+                int H = 23 + (int)ci, W = 18 + 3 * (int)ci;
+                face_tensor_t x, y, t, p;
+                assert_int_equal(face__tensor(&ctx->arena, H, W, c[2], &x), 0);
+                fill(x.d, (size_t)H * W * c[2]);
+                float *w = rand_buf((size_t)c[0] * c[0] * c[2] * c[3]), *b = rand_buf(c[3]);
+                face_conv_t l = {c[0], c[1], c[2], c[3], c[6] ? FACE_PAD_VALID : FACE_PAD_SAME,
+                                 w, b};
+                face_pad_t ppad = pp ? FACE_PAD_VALID : FACE_PAD_SAME;
+                size_t m = face__arena_mark(&ctx->arena);
+                assert_int_equal(face__conv_maxpool(ctx, &x, &l, FACE_ACT_LEAKY, c[4], c[5], ppad, &y),
+                                 0);
+                assert_int_equal(face__arena_mark(&ctx->arena) - m,
+                                 ((size_t)y.h * y.w * y.c + 15) / 16 * 16);
+                assert_int_equal(face__conv(ctx, &x, &l, FACE_ACT_LEAKY, &t), 0);
+                assert_int_equal(face__maxpool(ctx, &t, c[4], c[5], ppad, &p), 0);
+                assert_int_equal(y.h, p.h);
+                assert_int_equal(y.w, p.w);
+                assert_int_equal(y.c, p.c);
+                for (size_t i = 0; i < (size_t)p.h * p.w * p.c; i++)
+                    assert_true(y.d[i] == p.d[i]);
+                free(w);
+                free(b);
+                face__arena_reset(&ctx->arena, 0);
+            }
+        ctx_free(ctx);
+    }
+}
+
 static void test_dwconv(void **state)
 {
     (void)state;
@@ -767,7 +809,7 @@ int main(int argc, char **argv)
     (void)argc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena),          cmocka_unit_test(test_conv),
-        cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_conv_direct),    cmocka_unit_test(test_conv_maxpool),
         cmocka_unit_test(test_dwconv),         cmocka_unit_test(test_sepconv),
         cmocka_unit_test(test_pad_pool),       cmocka_unit_test(test_act_fc_softmax),
         cmocka_unit_test(test_prep),           cmocka_unit_test(test_weights_real),
