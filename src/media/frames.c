@@ -35,6 +35,8 @@
 #include <libswscale/swscale.h>
 
 #define FRAMES_MAX_RATE 60.0
+/* A frame time past this (about 116 days) is damage, not video. */
+#define FRAMES_MAX_SECONDS 1e7
 #define FRAMES_MAX_THREADS 4
 #define DECODE_MAX_BAD_RUN 32
 /* In frame periods; see the file comment. */
@@ -331,8 +333,9 @@ static int sampler_push(sampler_t *s, AVFrame *frame, char *err, size_t errcap)
         t = s->last_t < 0 ? 0 : s->last_t + s->period;
     else
         t = (double)(ts - s->start) * av_q2d(s->st->time_base);
-    /* A timestamp going back (damaged stream): the frame is not shown in order; skip it. */
-    if (s->last_t >= 0 && t <= s->last_t) {
+    /* A timestamp going back, or absurdly far (damaged stream): the frame is not shown in
+     * order; skip it. */
+    if ((s->last_t >= 0 && t <= s->last_t) || t > FRAMES_MAX_SECONDS) {
         av_frame_unref(frame);
         return 0;
     }
@@ -341,6 +344,7 @@ static int sampler_push(sampler_t *s, AVFrame *frame, char *err, size_t errcap)
     while (!s->done && t >= next_sample_time(s)) {
         double ts_k = next_sample_time(s);
         bool use_prev = s->prev->buf[0] && ts_k - s->prev_t < t - ts_k;
+        long long skip_to;
         if (use_prev && !s->prev_emitted) {
             ret = sampler_emit(s, s->prev, s->prev_t, err, errcap);
             s->prev_emitted = true;
@@ -350,7 +354,12 @@ static int sampler_push(sampler_t *s, AVFrame *frame, char *err, size_t errcap)
         }
         if (ret < 0)
             break;
-        s->k++;
+        /* Every sample time before the midpoint picks prev and every one up to t picks this
+         * frame, both handed over now: jump past them rather than count through a gap (a still
+         * scene of a variable-rate video lasts minutes). Each time left is still decided above. */
+        skip_to = use_prev ? (long long)ceil((s->prev_t + t) / 2 * s->rate)
+                           : (long long)floor(t * s->rate) + 1;
+        s->k = s->at < 0 && skip_to > s->k + 1 ? skip_to : s->k + 1;
     }
     av_frame_unref(s->prev);
     av_frame_move_ref(s->prev, frame);

@@ -388,6 +388,37 @@ static void test_max_frames_and_stop(void **state)
     free(clip);
 }
 
+/* A 100 s pause in the timestamps (a still scene of a variable-rate video) costs nothing and
+ * every frame still comes once; a jump past 10^7 s is damage: the frames after it are dropped. */
+static void test_timestamp_gaps(void **state)
+{
+    static const double jumps[] = {100, 1e8};
+    char err[256];
+    (void)state;
+    for (int j = 0; j < 2; j++) {
+        char name[32];
+        char *clip, *args;
+        seen_t *s = xcalloc(1, sizeof *s);
+        int n = 0;
+        snprintf(name, sizeof name, "gap-%d.mkv", j);
+        clip = tmp_path(name);
+        args = xasprintf("-f lavfi -i \"color=c=black:s=64x48:r=%d:d=%g,format=rgb24,"
+                         "geq=r='4*N':g='4*N':b='4*N'\" -vf \"setpts='if(gte(N,30),PTS+%g/TB,"
+                         "PTS)'\" -c:v libx264 -preset ultrafast -qp 0 -pix_fmt yuv444p '%s'",
+                         IDX_FPS, (double)IDX_FRAMES / IDX_FPS, jumps[j], clip);
+        run_ffmpeg(args);
+        free(args);
+        assert_int_equal(media_sample_frames(clip, 60, 0, 0, record, s, &n, err, sizeof err), 0);
+        assert_int_equal(n, j == 0 ? IDX_FRAMES : 30);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(s->index[i], i);
+            assert_int_equal(s->pts_ms[i], i * 1000 / IDX_FPS + (i >= 30 ? 100000 : 0));
+        }
+        free(s);
+        free(clip);
+    }
+}
+
 /* ---- not video, damaged, random ---- */
 
 static void test_not_video(void **state)
@@ -527,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_colour_range),
         cmocka_unit_test(test_max_pixels),
         cmocka_unit_test(test_max_frames_and_stop),
+        cmocka_unit_test(test_timestamp_gaps),
         cmocka_unit_test(test_not_video),
         cmocka_unit_test(test_random_and_indexless),
         cmocka_unit_test(test_truncated_part_way),
