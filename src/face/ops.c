@@ -241,6 +241,7 @@ typedef struct direct_job {
     int pad_t, pad_l;
     face_act_t act;
     face_tensor_t *y;
+    int isa; /* ops_isa() */
 } direct_job_t;
 
 __attribute__((target("avx2,fma"))) static inline __m256 act_vec(__m256 v, face_act_t act)
@@ -298,6 +299,59 @@ DIRECT_KERNEL(4, 1)
 DIRECT_KERNEL(4, 2)
 DIRECT_KERNEL(2, 4)
 
+/* The same with AVX-512: NA vectors of 16 output channels. */
+__attribute__((target("avx512f"))) static inline __m512 act_vec512(__m512 v, face_act_t act)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    switch (act) {
+    case FACE_ACT_RELU:
+        return _mm512_max_ps(v, zero);
+    case FACE_ACT_RELU6:
+        return _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps(6.0f));
+    case FACE_ACT_LEAKY: {
+        __m512 m = _mm512_mul_ps(v, _mm512_set1_ps(0.10000000149011612f));
+        return _mm512_add_ps(_mm512_max_ps(_mm512_sub_ps(v, m), zero), m);
+    }
+    default:
+        return v;
+    }
+}
+
+#define DIRECT_KERNEL512(NP, NA)                                                                  \
+    __attribute__((target("avx512f"))) static void direct512_##NP##_##NA(                        \
+        const float *x, int xw, size_t step, int I, int O, const float *w, int K, int ky0,        \
+        int ky1, int kx0, int kx1, const float *bias, face_act_t act, float *out)                 \
+    {                                                                                             \
+        __m512 acc[NP][NA];                                                                       \
+        _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++)                                      \
+            _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                                  \
+                acc[p][a] = _mm512_loadu_ps(bias + 16 * a);                                       \
+        for (int ky = ky0; ky < ky1; ky++)                                                        \
+            for (int kx = kx0; kx < kx1; kx++) {                                                  \
+                const float *px = x + ((ptrdiff_t)ky * xw + kx) * I;                              \
+                const float *wk = w + ((size_t)ky * K + kx) * I * O;                              \
+                for (int i = 0; i < I; i++, wk += O) {                                            \
+                    __m512 wv[NA];                                                                \
+                    _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                          \
+                        wv[a] = _mm512_loadu_ps(wk + 16 * a);                                     \
+                    _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++)                          \
+                    {                                                                             \
+                        __m512 v = _mm512_set1_ps(px[p * step + i]);                              \
+                        _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                      \
+                            acc[p][a] = _mm512_fmadd_ps(v, wv[a], acc[p][a]);                     \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+        _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++)                                      \
+            _Pragma("GCC unroll 8") for (int a = 0; a < NA; a++)                                  \
+                _mm512_storeu_ps(out + (size_t)p * O + 16 * a, act_vec512(acc[p][a], act));       \
+    }
+DIRECT_KERNEL512(1, 1)
+DIRECT_KERNEL512(1, 2)
+DIRECT_KERNEL512(4, 1)
+DIRECT_KERNEL512(4, 2)
+DIRECT_KERNEL512(8, 1)
+
 typedef void (*direct_fn)(const float *, int, size_t, int, int, const float *, int, int, int, int,
                           int, const float *, face_act_t, float *);
 
@@ -315,25 +369,39 @@ static void direct_row(const direct_job_t *j, int oy, float *out_row)
         int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = x->w - ix0 < K ? x->w - ix0 : K;
         const float *src = x->d + ((ptrdiff_t)iy0 * x->w + ix0) * I;
         float *out = out_row + (size_t)ox * O;
-        /* a run of pixels whose taps are all inside the row, or this pixel alone */
+        /* a run of 8 (or 4) pixels whose taps are all inside the row, or this pixel alone */
         int np = 1;
-        int last_ix = (ox + 3) * S - j->pad_l;
-        if (kx0 == 0 && kx1 == K && ox + 3 < ow && last_ix + K <= x->w)
-            np = 4;
+        for (int run = 8; run >= 4 && np == 1; run -= 4)
+            if (kx0 == 0 && kx1 == K && ox + run - 1 < ow &&
+                (ox + run - 1) * S - j->pad_l + K <= x->w)
+                np = run;
         for (int o = 0; o < O;) {
             int left = O - o;
             direct_fn f;
-            int nb, npx = np;
-            if (left >= 32) {
+            int nb, npx;
+            if (j->isa >= 2 && left >= 16) {
+                /* AVX-512: 32 channels x 4 pixels, or 16 x 8 (8 accumulators hide the latency) */
+                if (left >= 32) {
+                    f = np > 1 ? direct512_4_2 : direct512_1_2;
+                    nb = 32;
+                    npx = np > 1 ? 4 : 1;
+                } else {
+                    f = np == 8 ? direct512_8_1 : np == 4 ? direct512_4_1 : direct512_1_1;
+                    nb = 16;
+                    npx = np;
+                }
+            } else if (left >= 32) {
                 f = np > 1 ? direct_2_4 : direct_1_4;
                 nb = 32;
                 npx = np > 1 ? 2 : 1;
             } else if (left >= 16) {
                 f = np > 1 ? direct_4_2 : direct_1_2;
                 nb = 16;
+                npx = np > 1 ? 4 : 1;
             } else {
                 f = np > 1 ? direct_4_1 : direct_1_1;
                 nb = 8;
+                npx = np > 1 ? 4 : 1;
             }
             for (int q = 0; q < np; q += npx)
                 f(src + q * step, x->w, step, I, O, l->w + o, K, ky0, ky1, kx0, kx1, l->bias + o,
@@ -410,7 +478,7 @@ int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, fa
         return rc;
     size_t rows = (size_t)oh * ow;
     if (direct_ok(l)) {
-        direct_job_t j = {x, l, pt, pl, act, y};
+        direct_job_t j = {x, l, pt, pl, act, y, ops_isa()};
         face__run(ctx, direct_task, &j, (double)rows * l->cout * l->k * l->k * l->cin);
         return 0;
     }
@@ -767,7 +835,8 @@ int face__conv_maxpool(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_
         if (!band)
             return -ENOMEM;
         face_tensor_t conv_out = {oh, ow, l->cout, NULL};
-        conv_pool_job_t j = {{x, l, pt, pl, act, &conv_out}, conv_out, pk, ps, qt, ql, band, y};
+        conv_pool_job_t j = {{x, l, pt, pl, act, &conv_out, ops_isa()}, conv_out, pk, ps, qt, ql,
+                             band, y};
         face__run(ctx, conv_pool_task, &j, (double)oh * ow * l->cout * l->k * l->k * l->cin);
     } else {
         face_tensor_t t;
