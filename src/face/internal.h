@@ -167,6 +167,20 @@ void face__add_relu(float *y, const float *a, const float *b, size_t n);
 /* y = relu(x) over n floats; y may be x. */
 void face__relu_copy(float *y, const float *x, size_t n);
 
+/* ==== 3x3 stride-1 SAME convolution by Winograd F(2x2, 3x3) (winograd.c) ==== */
+typedef struct face_wino {
+    int cin, cout;
+    float *u;          /* [16][I][O]: each filter transformed, owned */
+    const float *bias; /* [O], borrowed from the convolution it was made from */
+} face_wino_t;
+/* From a loaded 3x3, stride 1, SAME convolution with channel counts multiples of 4 (-EINVAL
+ * for any other layer, -ENOMEM). */
+int face__wino_init(const face_conv_t *l, face_wino_t *out);
+void face__wino_destroy(face_wino_t *w); /* NULL-safe */
+/* face__conv's result (to rounding) for that layer; act NONE or RELU. */
+int face__wino_conv(face_ctx_t *ctx, const face_tensor_t *x, const face_wino_t *l, face_act_t act,
+                    face_tensor_t *y);
+
 /* ==== the face feature extractor (features.c): landmarks and expressions share it ==== */
 enum { FACE_FEATURES_MAX_BLOCKS = 4, FACE_FEATURES_MAX_CONVS = 4 };
 typedef struct face_features {

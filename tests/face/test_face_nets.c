@@ -8,7 +8,8 @@
  *   age                           within 1 year; P(male) within 0.02
  *   expressions                   each probability within 0.02
  *   crops                         the dlib box exactly, the attribute box within a pixel
- * Then the engine: one face at two scales verifies as the same person, faces the reference tells
+ * The recognition network's Winograd convolution against im2col on random tensors. Then the
+ * engine: one face at two scales verifies as the same person, faces the reference tells
  * apart are told apart, a face cut by the picture's edge keeps its landmarks on the face, no face
  * gives 0 faces and 0, bad arguments and bad or damaged model
  * folders give errors with reasons (never a crash), random landmarks never crash a stage, and
@@ -377,6 +378,85 @@ static void test_expressions(void **state)
 }
 
 /* ==================================================================================== */
+/* Winograd F(2x2, 3x3) against im2col                                                   */
+/* ==================================================================================== */
+
+static float rnd(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+/* face__wino_conv equals face__conv to rounding on odd and even maps (a tile hanging over the
+ * bottom/right edge), 1x1 and 1xN maps, both activations, 1 and 2 threads; other layers are
+ * refused. */
+static void test_winograd(void **state)
+{
+    static const int shapes[][4] = { /* h, w, cin, cout */
+        { 35, 35, 32, 32 }, { 17, 17, 32, 64 }, { 8, 8, 64, 64 }, { 5, 7, 4, 8 },
+        { 1, 1, 8, 4 },     { 1, 6, 4, 4 },     { 2, 2, 12, 16 },
+    };
+    uint32_t seed = 7;
+    for (int threads = 1; threads <= 2; threads++) {
+        face_ctx_t *ctx;
+        assert_int_equal(face_ctx_new(g.engine, threads, &ctx), 0);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const int h = shapes[si][0], w = shapes[si][1], I = shapes[si][2], O = shapes[si][3];
+            float *filters = malloc(sizeof(float) * 9 * I * O), *bias = malloc(sizeof(float) * O);
+            float *xd = malloc(sizeof(float) * h * w * I);
+            assert_non_null(filters);
+            assert_non_null(bias);
+            assert_non_null(xd);
+            for (int i = 0; i < 9 * I * O; i++)
+                filters[i] = rnd(&seed);
+            for (int i = 0; i < O; i++)
+                bias[i] = rnd(&seed);
+            for (int i = 0; i < h * w * I; i++)
+                xd[i] = rnd(&seed);
+            face_conv_t conv = { 3, 1, I, O, FACE_PAD_SAME, filters, bias };
+            face_wino_t wino;
+            assert_int_equal(face__wino_init(&conv, &wino), 0);
+            face_tensor_t x = { h, w, I, xd }, a, b;
+            for (int act = 0; act < 2; act++) {
+                face_act_t fa = act ? FACE_ACT_RELU : FACE_ACT_NONE;
+                size_t mark = face__arena_mark(&ctx->arena);
+                assert_int_equal(face__conv(ctx, &x, &conv, fa, &a), 0);
+                assert_int_equal(face__wino_conv(ctx, &x, &wino, fa, &b), 0);
+                assert_int_equal(b.h, a.h);
+                assert_int_equal(b.w, a.w);
+                assert_int_equal(b.c, a.c);
+                double worst = 0, scale = 0;
+                for (int i = 0; i < a.h * a.w * a.c; i++) {
+                    worst = fmax(worst, fabs((double)a.d[i] - b.d[i]));
+                    scale = fmax(scale, fabs((double)a.d[i]));
+                }
+                if (worst > 1e-5 * (scale + 1))
+                    fail_msg("%dx%dx%d -> %d, act %d, %d threads: off by %g (scale %g)", h, w, I,
+                             O, act, threads, worst, scale);
+                face__arena_reset(&ctx->arena, mark);
+            }
+            face__wino_destroy(&wino);
+            face__wino_destroy(&wino); /* twice: NULL-safe after the first */
+            free(filters);
+            free(bias);
+            free(xd);
+        }
+        face_ctx_free(&ctx);
+    }
+    float f[4 * 4 * 4], bias[4] = { 0 };
+    face_wino_t w;
+    face_conv_t k1 = { 1, 1, 4, 4, FACE_PAD_SAME, f, bias };
+    face_conv_t s2 = { 3, 2, 4, 4, FACE_PAD_SAME, f, bias };
+    face_conv_t valid = { 3, 1, 4, 4, FACE_PAD_VALID, f, bias };
+    face_conv_t rgb = { 3, 1, 3, 4, FACE_PAD_SAME, f, bias };
+    assert_int_equal(face__wino_init(&k1, &w), -EINVAL);
+    assert_int_equal(face__wino_init(&s2, &w), -EINVAL);
+    assert_int_equal(face__wino_init(&valid, &w), -EINVAL);
+    assert_int_equal(face__wino_init(&rgb, &w), -EINVAL);
+    assert_null(w.u);
+}
+
+/* ==================================================================================== */
 /* the engine                                                                            */
 /* ==================================================================================== */
 
@@ -736,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_descriptor),
         cmocka_unit_test(test_age_gender),
         cmocka_unit_test(test_expressions),
+        cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_same_person_two_scales),
         cmocka_unit_test(test_different_people),
         cmocka_unit_test(test_face_at_edge),
