@@ -566,6 +566,53 @@ static void test_random_bytes(void **state)
     }
 }
 
+/* Valid files with a few bytes changed anywhere (headers, tables, entropy data, chunks): a
+ * picture or a clear error, never a crash or a read out of bounds. */
+static void test_corrupted_bytes(void **state)
+{
+    uint8_t *stored = blocks_picture(3, 2);
+    unsigned long jpg_len = 0;
+    unsigned char *jpg;
+    char *png_path = tmp_path("flip.png");
+    char *png = NULL;
+    size_t png_len = 0;
+    char err[256];
+    image_t img;
+    (void)state;
+
+    for (size_t i = 0; i < 48 * 32 * 3; i++)
+        stored[i] ^= (uint8_t)(rng() & 0x1f);
+    jpg = compress_jpeg(stored, 48, 32, 3, JCS_RGB, JCS_YCbCr, NULL, 0, &jpg_len);
+    assert_int_equal(image_alloc(&img, 48, 32), 0);
+    memcpy(img.rgb, stored, 48 * 32 * 3);
+    assert_int_equal(image_write_png(png_path, &img, err, sizeof err), 0);
+    image_free(&img);
+    assert_int_equal(core_read_file(png_path, 1 << 20, &png, &png_len), 0);
+
+    for (int round = 0; round < 4000; round++) {
+        const uint8_t *orig = round % 2 ? (const uint8_t *)png : jpg;
+        size_t len = round % 2 ? png_len : jpg_len;
+        uint8_t *copy = xmalloc(len);
+        int flips = 1 + (int)(rng() % 4), ret;
+        memcpy(copy, orig, len);
+        for (int f = 0; f < flips; f++)
+            copy[3 + rng() % (len - 3)] = (uint8_t)rng(); /* keep the magic number */
+        ret = image_decode(copy, len, 0, &img, err, sizeof err);
+        if (ret == 0) {
+            assert_true(img.width > 0 && img.height > 0);
+            image_free(&img);
+        } else {
+            assert_true(ret == CORE_EBADMEDIA || ret == CORE_EDECODE || ret == CORE_ELIMIT);
+            assert_true(strlen(err) > 0);
+        }
+        free(copy);
+    }
+    free(png);
+    free(png_path);
+    free(jpg);
+    free(stored);
+}
+
 /* Headers claiming 60000 x 60000 (3.6 gigapixels) are refused from the header alone. */
 static void test_huge_headers(void **state)
 {
@@ -699,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_truncated_png),
         cmocka_unit_test(test_empty_and_unknown),
         cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_corrupted_bytes),
         cmocka_unit_test(test_huge_headers),
         cmocka_unit_test(test_ppm_parsing),
         cmocka_unit_test(test_round_trips),
