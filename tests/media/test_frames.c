@@ -146,13 +146,16 @@ static void test_every_frame_once(void **state)
 }
 
 /* One a second on a 25 fps clip and on other containers and codecs (VP9 in WebM, MJPEG with
- * full-range YUV): the same frames. */
+ * full-range YUV, H.264 4:4:4 in Matroska, 10-bit HEVC): the same frames. */
 static void test_containers_and_codecs(void **state)
 {
     static const char *const made[][2] = {
         {"idx.webm", "-c:v libvpx-vp9 -lossless 1 -pix_fmt yuv420p"},
         {"idx.avi", "-c:v mjpeg -q:v 2 -pix_fmt yuvj420p"},
         {"idx.mkv", "-c:v libx264 -preset ultrafast -qp 0 -pix_fmt yuv444p"},
+        /* What recent phones record: 10-bit HEVC. */
+        {"idx-hevc10.mp4", "-c:v libx265 -x265-params lossless=1:log-level=error "
+                           "-pix_fmt yuv420p10le -tag:v hvc1"},
     };
     char err[256];
     (void)state;
