@@ -81,6 +81,9 @@ typedef struct face_fc {
 /* fn(job, i, n) over ctx's pool, or on the calling thread alone (fn(job, 0, 1)) when `work`
  * (multiply-adds or elements) is too small to be worth waking the other threads. */
 void face__run(face_ctx_t *ctx, nn_task_fn fn, void *job, double work);
+/* The instruction set the ops use (chosen once): 0 scalar, 1 AVX2 + FMA, 2 AVX-512F too;
+ * PERSONA_NN_ISA=scalar|avx2 caps it. */
+int face__ops_isa(void);
 int face__conv(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l, face_act_t act,
                face_tensor_t *y);
 int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l, face_act_t act,

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,26 +112,34 @@ bias_act_avx2(float *p, size_t rows, size_t cols, const float *bias, face_act_t 
     }
 }
 
-/* Chosen once, before any pool task reads it: 0 scalar, 1 AVX2 + FMA, 2 AVX-512F as well (used
- * by the depthwise convolution). PERSONA_NN_ISA=scalar|avx2 caps it, as for src/nn (tests run
- * each). */
-static int g_isa = -1;
+/* The instruction set the ops use, chosen once: 0 scalar, 1 AVX2 + FMA, 2 AVX-512F as well.
+ * PERSONA_NN_ISA=scalar|avx2 caps it, as for src/nn (the tests run each). */
+static int g_isa;
+static pthread_once_t g_isa_once = PTHREAD_ONCE_INIT;
+
+static void isa_init(void)
+{
+    __builtin_cpu_init();
+    int isa = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa && __builtin_cpu_supports("avx512f"))
+        isa = 2;
+    const char *force = getenv("PERSONA_NN_ISA");
+    if (force && strcmp(force, "scalar") == 0)
+        isa = 0;
+    else if (force && strcmp(force, "avx2") == 0 && isa > 1)
+        isa = 1;
+    g_isa = isa;
+}
+
+int face__ops_isa(void)
+{
+    pthread_once(&g_isa_once, isa_init);
+    return g_isa;
+}
 
 static int ops_isa(void)
 {
-    if (g_isa < 0) {
-        __builtin_cpu_init();
-        int isa = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        if (isa && __builtin_cpu_supports("avx512f"))
-            isa = 2;
-        const char *force = getenv("PERSONA_NN_ISA");
-        if (force && strcmp(force, "scalar") == 0)
-            isa = 0;
-        else if (force && strcmp(force, "avx2") == 0 && isa > 1)
-            isa = 1;
-        g_isa = isa;
-    }
-    return g_isa;
+    return face__ops_isa();
 }
 
 static void bias_act(float *p, size_t rows, size_t cols, const float *bias, face_act_t act)
