@@ -36,6 +36,27 @@ int image__check_size(long long width, long long height, long long max_pixels, c
     return 0;
 }
 
+/* The name of a picture format we do not read, from its magic number, or NULL: so that a user
+ * who sends an iPhone's HEIC photo is told so, not that it is "not a picture". */
+static const char *unsupported_format(const unsigned char *p, size_t len)
+{
+    if (len >= 12 && memcmp(p + 4, "ftyp", 4) == 0 &&
+        (memcmp(p + 8, "heic", 4) == 0 || memcmp(p + 8, "heix", 4) == 0 ||
+         memcmp(p + 8, "mif1", 4) == 0 || memcmp(p + 8, "msf1", 4) == 0))
+        return "HEIC/HEIF";
+    if (len >= 12 && memcmp(p + 4, "ftyp", 4) == 0 && memcmp(p + 8, "avif", 4) == 0)
+        return "AVIF";
+    if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+        return "WebP";
+    if (len >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
+        return "GIF";
+    if (len >= 2 && p[0] == 'B' && p[1] == 'M')
+        return "BMP";
+    if (len >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0))
+        return "TIFF";
+    return NULL;
+}
+
 int image_decode(const void *data, size_t len, long long max_pixels, image_t *out, char *err,
                  size_t errcap)
 {
@@ -54,6 +75,10 @@ int image_decode(const void *data, size_t len, long long max_pixels, image_t *ou
     case IMAGE_FORMAT_PPM:
         return image__decode_ppm(data, len, max_pixels, out, err, errcap);
     default:
+        if (unsupported_format(data, len))
+            return image__fail(err, errcap, CORE_EBADMEDIA,
+                               "%s pictures are not supported (JPEG, PNG or binary PPM expected)",
+                               unsupported_format(data, len));
         return image__fail(err, errcap, CORE_EBADMEDIA,
                            "not a picture we read (JPEG, PNG or binary PPM expected)");
     }

@@ -531,6 +531,13 @@ static void test_empty_and_unknown(void **state)
     assert_int_equal(image_load(path, 0, &img, err, sizeof err), CORE_EBADMEDIA);
     assert_true(strstr(err, "not a picture") != NULL);
     free(path);
+    /* Formats we do not read are named. */
+    assert_int_equal(image_decode("\0\0\0\x18" "ftypheic\0\0\0\0", 16, 0, &img, err, sizeof err),
+                     CORE_EBADMEDIA);
+    assert_true(strstr(err, "HEIC") != NULL);
+    assert_int_equal(image_decode("RIFF\0\0\0\0WEBPVP8 ", 16, 0, &img, err, sizeof err),
+                     CORE_EBADMEDIA);
+    assert_true(strstr(err, "WebP") != NULL);
     path = tmp_path("does-not-exist.png");
     assert_int_equal(image_load(path, 0, &img, err, sizeof err), -ENOENT);
     assert_null(img.rgb);
