@@ -241,8 +241,9 @@ int face__ssd_detect(face_ctx_t *ctx, const face_ssd_net_t *net, const image_t *
     int k = face__nms(nb, sc, nbox, max_out < nbox ? max_out : nbox, 0.5f, min_score, keep);
 
     double scale = (double)SSD_INPUT / (img->width > img->height ? img->width : img->height);
-    double pad_x = SSD_INPUT / floor(img->width * scale + 0.5);
-    double pad_y = SSD_INPUT / floor(img->height * scale + 0.5);
+    /* a sliver thinner than half an input pixel rounds to 0 (the reference then divides by 0) */
+    double pad_x = SSD_INPUT / fmax(1, floor(img->width * scale + 0.5));
+    double pad_y = SSD_INPUT / fmax(1, floor(img->height * scale + 0.5));
     for (int i = 0; i < k; i++) {
         const float *d = dec[keep[i]];
         double top = fmax(0, d[0]) * pad_y, bottom = fmin(1, d[2]) * pad_y;

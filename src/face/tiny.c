@@ -156,6 +156,9 @@ int face__tiny_detect(face_ctx_t *ctx, const face_tiny_net_t *net, const image_t
     /* the reference's geometry: the picture resized into the input, dimensions rounded */
     double scale = (double)input_size / (img->width > img->height ? img->width : img->height);
     double rw = floor(img->width * scale + 0.5), rh = floor(img->height * scale + 0.5);
+    /* a sliver thinner than half an input pixel rounds to 0 (the reference then divides by 0) */
+    rw = rw < 1 ? 1 : rw;
+    rh = rh < 1 ? 1 : rh;
     double side = rw > rh ? rw : rh, corr_x = side / rw, corr_y = side / rh;
     int cells = y.h, total = cells * cells * TINY_ANCHORS;
     face_box_t *cand = (face_box_t *)face__arena_alloc(&ctx->arena, 4 * (size_t)total);

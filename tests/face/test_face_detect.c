@@ -349,7 +349,17 @@ static void test_options(void **state)
     assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 0, NULL, 100, &n), -EINVAL);
     assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 0, f, -1, &n), -EINVAL);
     /* a one-pixel picture and a very wide one: no face, no error */
-    image_t one = {0}, wide = {0};
+    image_t one = {0}, wide = {0}, sliver = {0};
+    assert_int_equal(image_alloc(&sliver, 5000, 1), 0);
+    for (int i = 0; i < 5000 * 3; i++)
+        sliver.rgb[i] = (uint8_t)(i * 7);
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(face_detect(ctx, &sliver, (face_detector_t)d, 0.01f, 0, f, 100, &n), 0);
+        for (int i = 0; i < n; i++) /* whatever it finds lies inside the picture */
+            assert_true(isfinite(f[i].box.x) && f[i].box.w > 0 && f[i].box.h > 0 &&
+                        f[i].box.y + f[i].box.h <= 1.0f + 1e-3f);
+    }
+    image_free(&sliver);
     assert_int_equal(image_alloc(&one, 1, 1), 0);
     memset(one.rgb, 200, 3);
     assert_int_equal(image_alloc(&wide, 2000, 3), 0);
