@@ -69,19 +69,22 @@ fi
     fi
 } 2>&1 | tee "$D/raw.txt"
 
-# Ratio: reference median over C median, per picture, detector and C thread count.
+# Ratio: reference median over C median (and fastest over fastest), per picture, detector and C
+# thread count.
 {
     echo
-    echo "== faces: whole pipeline, reference wasm median / C median (same pictures, same run)"
+    echo "== faces: whole pipeline, reference wasm / C, median (fastest), same pictures, same run"
     awk '
-        $1 == "ref" { split($5, m, "="); ref[$3 " " $4] = m[2] }
-        $1 == "c"   { split($4, t, "="); split($5, m, "="); c[$2 " " $3, t[2]] = m[2]; th[t[2]] = 1 }
+        function val(f) { sub(/^[a-z_]+=/, "", f); return f + 0 }
+        $1 == "ref" { ref[$3 " " $4] = val($5); refmin[$3 " " $4] = val($6) }
+        $1 == "c"   { k = $2 " " $3; n = val($4); c[k, n] = val($5); cmin[k, n] = val($6) }
         END {
             for (k in ref) {
-                line = sprintf("  %-28s reference %8.1f ms", k, ref[k])
+                line = sprintf("  %-24s ref %7.1f (%7.1f) ms", k, ref[k], refmin[k])
                 for (n = 1; n <= 2; n++)
                     if ((k, n) in c)
-                        line = line sprintf("   C %d thr %7.1f ms (%5.1fx)", n, c[k, n], ref[k] / c[k, n])
+                        line = line sprintf(" | C %d thr %6.1f (%6.1f) ms %5.1fx (%5.1fx)", n,
+                                            c[k, n], cmin[k, n], ref[k] / c[k, n], refmin[k] / cmin[k, n])
                 print line
             }
         }' "$D/raw.txt" | sort
