@@ -1,13 +1,18 @@
 /* ops.c: the layers every face network is built from, on NHWC float tensors in the ctx's arena —
- * convolution (im2col + nn_sgemm, 1x1 straight on the activation buffer), depthwise convolution
- * (direct, AVX2 when the CPU has it), separable convolution, padding, pooling with tfjs' rules,
- * activations, fully connected layers, softmax. Padding follows TensorFlow: SAME gives
+ * convolution (a direct kernel for short inner dimensions such as a first layer on RGB, else
+ * im2col + nn_sgemm, 1x1 straight on the activation buffer), a convolution fused with the max pool
+ * after it, depthwise convolution (direct), separable convolution, padding, pooling with tfjs'
+ * rules, activations, fully connected layers, softmax. Padding follows TensorFlow: SAME gives
  * out = ceil(in / stride) with pad_total = max((out - 1) * stride + k - in, 0), pad_before =
  * pad_total / 2 and the odd pixel after; VALID gives out = ceil((in - k + 1) / stride).
  *
- * Threads: ops split their output rows over ctx->pool (NULL: the calling thread). Results do not
- * depend on the thread count (each output element is computed by one thread in a fixed order),
- * except through nn_sgemm's own split. Nothing here allocates except from the arena. */
+ * Kernels: AVX-512, AVX2 + FMA or scalar, by what the CPU has (face__ops_isa; PERSONA_NN_ISA caps
+ * it); each path is tested against the same double-precision reference.
+ *
+ * Threads: ops split their output rows over ctx->pool (NULL: the calling thread) when the work is
+ * large enough (face__run). Results do not depend on the thread count (each output element is
+ * computed by one thread in a fixed order), except through nn_sgemm's own split. Nothing here
+ * allocates except from the arena. */
 #include <errno.h>
 #include <float.h>
 #include <math.h>

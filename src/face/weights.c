@@ -54,7 +54,8 @@ void face__weights_free(face_weights_t **pw)
     *pw = NULL;
 }
 
-/* Reads a whole file of at most max bytes. 0, -ENOENT, CORE_ELIMIT-as-EBADMEDIA, -errno. */
+/* Reads a whole file of at most max bytes (NUL-terminated for the JSON parser). 0, -ENOENT,
+ * CORE_EBADMEDIA (not a regular file, too large, short read), -ENOMEM, -errno. */
 static int read_file(const char *path, size_t max, unsigned char **out, size_t *len, char *err,
                      size_t errcap)
 {
