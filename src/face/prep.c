@@ -5,9 +5,12 @@
  * halfPixelCenters false: source = out_index * in / out, interpolated between floor and
  * min(ceil, in - 1)), then normalised per channel as (v - mean[c]) * inv_std.
  *
- * The padding and the resize are fused: every output pixel samples the virtual padded square,
- * reading zeros outside the picture, which gives the two-step result without the padded copy.
- * Rows are split over the ctx's pool; the output is allocated from the ctx's arena. */
+ * The padding and the resize are fused: output rows sample the virtual padded square, reading
+ * zeros outside the picture, which gives the two-step result without the padded copy. The resize
+ * is done separably with the same float operations in the same order as the one-step formula
+ * (each source row interpolated horizontally once and kept while the next output row needs it,
+ * then the vertical blend), so results are bit-identical to it. Rows are split over the ctx's
+ * pool; the output and the scratch rows come from the ctx's arena. */
 #include <errno.h>
 #include <immintrin.h>
 #include <math.h>
