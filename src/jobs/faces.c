@@ -210,7 +210,8 @@ int jobs_faces_link(const jobs_faces_frame_t *frames, size_t n_frames, int **tra
                 pairs[np++] = (link_pair_t){j, (int)t, iou};
             }
         }
-        qsort(pairs, np, sizeof *pairs, by_iou_desc);
+        if (np > 1)
+            qsort(pairs, np, sizeof *pairs, by_iou_desc);
         for (size_t p = 0; p < np; p++) {
             int j = pairs[p].face, t = pairs[p].track;
             if (of[base + (size_t)j] >= 0 || live[t].frame == i)
@@ -267,7 +268,8 @@ static int collect_picture(collect_t *c, const image_t *img, int64_t ts_ms)
         c->cap_faces = (c->n_faces + (size_t)n) * 2;
         c->faces = xrealloc(c->faces, c->cap_faces * sizeof *c->faces);
     }
-    memcpy(c->faces + c->n_faces, c->scratch, (size_t)n * sizeof *c->faces);
+    if (n > 0)
+        memcpy(c->faces + c->n_faces, c->scratch, (size_t)n * sizeof *c->faces);
     if (c->n_frames == c->cap_frames) {
         c->cap_frames = c->cap_frames ? c->cap_frames * 2 : 64;
         c->frames = xrealloc(c->frames, c->cap_frames * sizeof *c->frames);
