@@ -562,6 +562,56 @@ dw_pixel_avx512(const float *src, size_t row_stride, int C, const float *w, int 
     }
 }
 
+/* Four adjacent output pixels whose taps are all inside the picture (pixel step `step` floats in
+ * the input), 32 channels at a time (C a multiple of 16; a 16-channel tail): the weights are
+ * loaded once for the four, which the single-pixel kernel is bound by. */
+__attribute__((target("avx512f"))) static void
+dw_quad_avx512(const float *src, size_t row_stride, size_t step, int C, const float *w, int K,
+               const float *bias, float *out)
+{
+    int c = 0;
+    for (; c + 32 <= C; c += 32) {
+        __m512 a[4][2];
+        __m512 b0 = bias ? _mm512_loadu_ps(bias + c) : _mm512_setzero_ps();
+        __m512 b1 = bias ? _mm512_loadu_ps(bias + c + 16) : _mm512_setzero_ps();
+        for (int p = 0; p < 4; p++) {
+            a[p][0] = b0;
+            a[p][1] = b1;
+        }
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const float *s = src + (size_t)ky * row_stride + (size_t)kx * C + c;
+                const float *wk = w + ((size_t)ky * K + kx) * C + c;
+                __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
+                _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)
+                {
+                    a[p][0] = _mm512_fmadd_ps(_mm512_loadu_ps(s + p * step), w0, a[p][0]);
+                    a[p][1] = _mm512_fmadd_ps(_mm512_loadu_ps(s + p * step + 16), w1, a[p][1]);
+                }
+            }
+        _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)
+        {
+            _mm512_storeu_ps(out + (size_t)p * C + c, a[p][0]);
+            _mm512_storeu_ps(out + (size_t)p * C + c + 16, a[p][1]);
+        }
+    }
+    for (; c < C; c += 16) {
+        __m512 a[4];
+        __m512 b0 = bias ? _mm512_loadu_ps(bias + c) : _mm512_setzero_ps();
+        for (int p = 0; p < 4; p++)
+            a[p] = b0;
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const float *s = src + (size_t)ky * row_stride + (size_t)kx * C + c;
+                __m512 w0 = _mm512_loadu_ps(w + ((size_t)ky * K + kx) * C + c);
+                _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)
+                    a[p] = _mm512_fmadd_ps(_mm512_loadu_ps(s + p * step), w0, a[p]);
+            }
+        _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)
+            _mm512_storeu_ps(out + (size_t)p * C + c, a[p]);
+    }
+}
+
 typedef struct dw_job {
     const face_tensor_t *x;
     const face_dwconv_t *l;
@@ -651,7 +701,11 @@ static void dw_task(void *vctx, int ti, int nt)
             int kx1 = x->w - ix0 < K ? x->w - ix0 : K;
             const float *src = x->d + (ptrdiff_t)iy0 * (ptrdiff_t)rs + (ptrdiff_t)ix0 * C;
             float *out = orow + (size_t)ox * C;
-            if (isa >= 2 && C % 16 == 0)
+            if (isa >= 2 && C % 16 == 0 && ky0 == 0 && ky1 == K && kx0 == 0 && ox + 3 < y->w &&
+                (ox + 3) * S - j->pad_l + K <= x->w) {
+                dw_quad_avx512(src, rs, (size_t)S * C, C, l->w, K, l->bias, out);
+                ox += 3;
+            } else if (isa >= 2 && C % 16 == 0)
                 dw_pixel_avx512(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
             else if (isa >= 1 && C % 8 == 0)
                 dw_pixel_avx2(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);

@@ -249,10 +249,11 @@ static void test_dwconv(void **state)
 {
     (void)state;
     static const int ks[] = {1, 3, 7};
-    static const int cs[] = {5, 16, 40, 64}; /* scalar path, one AVX block, 32+8, 2x32 */
+    /* scalar path; one vector; AVX2 32+8; AVX-512 32+16; 2x32 (each also in 4-pixel runs) */
+    static const int cs[] = {5, 16, 40, 48, 64};
     for (int threads = 1; threads <= 2; threads++) {
         face_ctx_t *ctx = ctx_new(threads);
-        for (int ci = 0; ci < 4; ci++)
+        for (int ci = 0; ci < 5; ci++)
             for (int ki = 0; ki < 3; ki++)
                 for (int s = 1; s <= 2; s++)
                     for (int p = 0; p < 2; p++) {
