@@ -80,7 +80,7 @@ static const opt_t options[] = {
       "a track joins the nearest identity closer than this (Euclidean descriptor distance)"),
     O(face_max_pixels, OPT_SIZE, "48M", "largest picture or frame analyzed for faces, in pixels"),
     O(face_max_image_bytes, OPT_SIZE, "32M", "largest request body of the /v1/faces calls"),
-    O(face_max_frames, OPT_INT, "7200", "video frames analyzed per item at most (2 h at 1/s)"),
+    O(face_max_frames, OPT_INT, "7200", "video frames analyzed per item at most (an hour at 2 per second)"),
     O(face_max_faces, OPT_INT, "50", "faces kept per picture or frame, best first (1..1000)"),
 };
 #undef O

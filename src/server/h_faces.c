@@ -181,6 +181,16 @@ static int grab_frame(void *ud, const uint8_t *rgb, int width, int height, int64
     return 0;
 }
 
+/* The item's duration from its probe facts, in ms (INT64_MAX when unknown). */
+static int64_t probe_duration_ms(const store_media_t *m)
+{
+    json_t *p = m->probe_json ? json_loads(m->probe_json, 0, NULL) : NULL;
+    json_t *d = json_object_get(p, "duration");
+    int64_t ms = json_is_number(d) ? (int64_t)(json_number_value(d) * 1000.0) : INT64_MAX;
+    json_decref(p);
+    return ms;
+}
+
 static bool picture_from_media(srv_req_t *r, int64_t media_id, int64_t at_ms, const char *what,
                                image_t *img)
 {
@@ -214,7 +224,9 @@ static bool picture_from_media(srv_req_t *r, int64_t media_id, int64_t at_ms, co
         frame_grab_t g = {.img = img};
         rc = media_sample_frames(path, first ? 1.0 : 1000.0 / (double)at_ms, max_pixels,
                                  first ? 1 : 2, grab_frame, &g, NULL, why, sizeof why);
-        if (rc == 0 && g.got < (first ? 1 : 2)) {
+        /* One frame for a later time: frame 0 was also the nearest to at_ms (a sample is
+         * never handed over twice), unless at_ms is past the end. */
+        if (rc == 0 && (g.got == 0 || (!first && at_ms > probe_duration_ms(&m)))) {
             srv_reply_error(r, 400, "invalid_field",
                             "at_ms %lld is past the end of media item %lld.", (long long)at_ms, (long long)media_id);
             goto out;

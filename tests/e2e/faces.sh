@@ -151,6 +151,8 @@ api POST "/v1/faces/analyze?media_id=$VID&at_ms=1500" "${AUTH[@]}" --data-binary
 check "?media_id of a video at 1.5 s: a face, 960 wide" test "$STATUS:$(jtrue 'r = (len(j["faces"]) >= 1 and j["width"] == 960)')" = 200:True
 api POST /v1/faces/represent "${AUTH[@]}" -H "Content-Type: application/json" -d "{\"media_id\":$IMG}"
 check "JSON {media_id}: a descriptor" test "$STATUS:$(jget 'len(j["faces"][0]["descriptor"])')" = 200:128
+api POST "/v1/faces/detect?media_id=$VID&at_ms=40" "${AUTH[@]}" --data-binary ""
+check "?media_id of a video at 40 ms (frame 0 is the nearest): 200" test "$STATUS" = 200
 api POST "/v1/faces/detect?media_id=$VID&at_ms=60000" "${AUTH[@]}" --data-binary ""
 check "at_ms past the end: 400" test "$STATUS" = 400
 
