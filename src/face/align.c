@@ -5,7 +5,7 @@
  *   expressions      with its defaults: alignMinBbox(0.2)), after the round trip through
  *                    relative coordinates that face-api's FaceDetection makes twice;
  *   recognition      the dlib-style square around the eyes and the mouth (align() with
- *                    useDlibAlignment);
+ *                    useDlibAlignment), its sides capped by the landmark crop's;
  * every one clipped to the image and then floored (Box.clipAtImageBorders), and fed to the
  * network padded to a centred square (prep.c). Geometry in double, as JavaScript computes it.
  * Pure functions except face__face_input, which writes into the ctx's arena. */
@@ -93,8 +93,8 @@ static void centre(const face_point_t *p, int n, double *cx, double *cy)
     *cy = sy / n;
 }
 
-int face__align_rect_dlib(const face_point_t lm[FACE_LANDMARK_COUNT], int img_w, int img_h,
-                          face_rect_t *out)
+int face__align_rect_dlib(const face_point_t lm[FACE_LANDMARK_COUNT], const face_rect_t *lm_crop,
+                          int img_w, int img_h, face_rect_t *out)
 {
     double lx, ly, rx, ry, mx, my;
     centre(lm + 36, 6, &lx, &ly);  /* left eye */
@@ -105,9 +105,15 @@ int face__align_rect_dlib(const face_point_t lm[FACE_LANDMARK_COUNT], int img_w,
     double ref_x = (lx + rx + mx) / 3, ref_y = (ly + ry + my) / 3;
     double x = floor(fmax(0, ref_x - ALIGN_REL_X * size));
     double y = floor(fmax(0, ref_y - ALIGN_REL_Y * size));
-    /* face-api also caps the sides at the landmark crop's size plus x, which only binds for a
-     * face squeezed against the image's left or top edge; we do not know that crop here. */
-    return face__crop_rect(x, y, size, size, img_w, img_h, out);
+    /* alignDlib: Math.min(size, imageWidth + x), where imageWidth is that of the landmarks' own
+     * picture — the landmark crop. It binds only where the box starts at the picture's left or
+     * top edge and the crop there is narrower than the box: a face cut by the edge. */
+    double w = size, h = size;
+    if (lm_crop) {
+        w = fmin(size, lm_crop->w + x);
+        h = fmin(size, lm_crop->h + y);
+    }
+    return face__crop_rect(x, y, w, h, img_w, img_h, out);
 }
 
 int face__face_input(face_ctx_t *ctx, const image_t *img, face_rect_t rect, int side,

@@ -113,6 +113,12 @@ int face_landmarks(face_ctx_t *ctx, const image_t *img, face_box_t box, bool tin
 int face_descriptor(face_ctx_t *ctx, const image_t *img,
                     const face_point_t landmarks[FACE_LANDMARK_COUNT],
                     float out[FACE_DESCRIPTOR_DIM]);
+/* The same for landmarks that face_landmarks computed on `box`: the reference caps the
+ * alignment crop's sides by the landmark crop's, which changes the result only for a face at
+ * the picture's left or top edge. face_analyze does this. */
+int face_descriptor_in_box(face_ctx_t *ctx, const image_t *img, face_box_t box,
+                           const face_point_t landmarks[FACE_LANDMARK_COUNT],
+                           float out[FACE_DESCRIPTOR_DIM]);
 int face_age_gender(face_ctx_t *ctx, const image_t *img,
                     const face_point_t landmarks[FACE_LANDMARK_COUNT], float *age, bool *male,
                     float *gender_probability);

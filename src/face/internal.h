@@ -44,6 +44,10 @@ struct face_ctx {
     const face_engine_t *engine;
     nn_pool_t *pool;
     face_arena_t arena;
+    /* engine.c: one single-threaded ctx (NULL pool, own arena) per thread of pool, on which
+     * face_analyze runs faces and stages side by side; NULL with a 1-thread pool. */
+    struct face_ctx *workers;
+    int n_workers;
 };
 
 /* ==== layers (weights owned by the engine's weight block) ==== */
@@ -142,11 +146,13 @@ typedef struct face_rect {
 int face__crop_rect(double x, double y, double w, double h, int img_w, int img_h,
                     face_rect_t *out);
 /* Age/gender and expressions: the landmarks' bounding box enlarged by 20% (10% each side),
- * clipped. Recognition: the dlib-style box around the eyes' and the mouth's centres, clipped. */
+ * clipped. Recognition: the dlib-style box around the eyes' and the mouth's centres, its sides
+ * capped as the reference caps them by the crop the landmarks were computed on (lm_crop; NULL:
+ * no cap), clipped. */
 int face__align_rect(const face_point_t lm[FACE_LANDMARK_COUNT], int img_w, int img_h,
                      face_rect_t *out);
-int face__align_rect_dlib(const face_point_t lm[FACE_LANDMARK_COUNT], int img_w, int img_h,
-                          face_rect_t *out);
+int face__align_rect_dlib(const face_point_t lm[FACE_LANDMARK_COUNT], const face_rect_t *lm_crop,
+                          int img_w, int img_h, face_rect_t *out);
 /* The face networks' input: rect of img padded to a centred square, resized to side x side,
  * (v - [122.782, 117.001, 104.298]) / 255. */
 int face__face_input(face_ctx_t *ctx, const image_t *img, face_rect_t rect, int side,

@@ -205,17 +205,16 @@ static int block_run(face_ctx_t *ctx, const recog_block_t *b, const face_tensor_
     return 0;
 }
 
-int face_descriptor(face_ctx_t *ctx, const image_t *img,
-                    const face_point_t landmarks[FACE_LANDMARK_COUNT],
-                    float out[FACE_DESCRIPTOR_DIM])
+/* The descriptor on the dlib box of landmarks, capped by lm_crop when given. */
+static int descriptor_run(face_ctx_t *ctx, const image_t *img,
+                          const face_point_t landmarks[FACE_LANDMARK_COUNT],
+                          const face_rect_t *lm_crop, float out[FACE_DESCRIPTOR_DIM])
 {
-    if (!ctx || !img || !img->rgb || img->width <= 0 || img->height <= 0 || !landmarks || !out)
-        return -EINVAL;
     const face_recog_net_t *n = ctx->engine->recog;
     if (!n)
         return -EINVAL;
     face_rect_t r;
-    int rc = face__align_rect_dlib(landmarks, img->width, img->height, &r);
+    int rc = face__align_rect_dlib(landmarks, lm_crop, img->width, img->height, &r);
     if (rc)
         return rc;
     size_t mark = face__arena_mark(&ctx->arena);
@@ -236,4 +235,26 @@ int face_descriptor(face_ctx_t *ctx, const image_t *img,
     }
     face__arena_reset(&ctx->arena, mark);
     return rc;
+}
+
+int face_descriptor(face_ctx_t *ctx, const image_t *img,
+                    const face_point_t landmarks[FACE_LANDMARK_COUNT],
+                    float out[FACE_DESCRIPTOR_DIM])
+{
+    if (!ctx || !img || !img->rgb || img->width <= 0 || img->height <= 0 || !landmarks || !out)
+        return -EINVAL;
+    return descriptor_run(ctx, img, landmarks, NULL, out);
+}
+
+int face_descriptor_in_box(face_ctx_t *ctx, const image_t *img, face_box_t box,
+                           const face_point_t landmarks[FACE_LANDMARK_COUNT],
+                           float out[FACE_DESCRIPTOR_DIM])
+{
+    if (!ctx || !img || !img->rgb || img->width <= 0 || img->height <= 0 || !landmarks || !out)
+        return -EINVAL;
+    face_rect_t lm_crop;
+    int rc = face__crop_rect(box.x, box.y, box.w, box.h, img->width, img->height, &lm_crop);
+    if (rc)
+        return rc;
+    return descriptor_run(ctx, img, landmarks, &lm_crop, out);
 }

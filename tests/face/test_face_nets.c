@@ -290,7 +290,12 @@ static void check_crops(const picture_t *p, const char *label, const ref_face_t 
 {
     face_rect_t got, want;
     const double *d = f->descriptor_box, *a = f->attributes_box;
-    assert_int_equal(face__align_rect_dlib(f->landmarks, p->img.width, p->img.height, &got), 0);
+    face_rect_t lm_crop;
+    assert_int_equal(face__crop_rect(f->box.x, f->box.y, f->box.w, f->box.h, p->img.width,
+                                     p->img.height, &lm_crop),
+                     0);
+    assert_int_equal(
+        face__align_rect_dlib(f->landmarks, &lm_crop, p->img.width, p->img.height, &got), 0);
     assert_int_equal(face__crop_rect(d[0], d[1], d[2], d[3], p->img.width, p->img.height, &want),
                      0);
     if (memcmp(&got, &want, sizeof got) != 0)
@@ -315,7 +320,7 @@ static void check_descriptor(const picture_t *p, const char *label, const ref_fa
                              void *acc)
 {
     float got[FACE_DESCRIPTOR_DIM];
-    assert_int_equal(face_descriptor(g.ctx, &p->img, f->landmarks, got), 0);
+    assert_int_equal(face_descriptor_in_box(g.ctx, &p->img, f->box, f->landmarks, got), 0);
     double e = face_distance(got, f->descriptor);
     note(acc, e, label);
     if (e > DESCRIPTOR_TOL)
@@ -532,9 +537,11 @@ static void test_different_people(void **state)
     assert_true(pairs >= 50);
 }
 
-/* A face cut by the picture's left edge: the detector's box is clipped to x = 0, and the
- * landmarks land on the face (face-api would shift them by its unclipped, negative box corner:
- * here about 10 px to the left). Compared with the same face in the uncut frame. */
+/* A face cut by the picture's left edge: the detector's box is clipped to x = 0 and the
+ * landmarks come from it, so they land on the face (face-api shifts them by its unclipped,
+ * negative box corner: here about 8 px to the left); the descriptor's crop is capped as
+ * face-api caps it. Compared with the same face in the uncut frame, and with the stages run on
+ * the clipped box. */
 static void test_face_at_edge(void **state)
 {
     const image_t *full = &pic("frame_face")->img;
@@ -566,6 +573,12 @@ static void test_face_at_edge(void **state)
         assert_true(n > 50);
         assert_true(sum / n < 3.0);
         assert_true(dist < FACE_SAME_PERSON_THRESHOLD);
+        face_point_t lm[FACE_LANDMARK_COUNT];
+        float desc[FACE_DESCRIPTOR_DIM];
+        assert_int_equal(face_landmarks(g.ctx, &cut, b[0].box, false, lm), 0);
+        assert_true(max_point_error(lm, b[0].landmarks) < 1e-3);
+        assert_int_equal(face_descriptor_in_box(g.ctx, &cut, b[0].box, lm, desc), 0);
+        assert_true(face_distance(desc, b[0].descriptor) < 1e-4);
     }
     image_free(&cut);
 }
@@ -659,7 +672,8 @@ static void test_random_landmarks(void **state)
     }
 }
 
-/* After the first frames of a size the ctx allocates nothing: the arena keeps its one chunk. */
+/* After the first frames of a size the ctx allocates nothing: its arena and its workers' keep
+ * their chunks. */
 static void test_steady_state(void **state)
 {
     face_t faces[8];
@@ -669,15 +683,29 @@ static void test_steady_state(void **state)
         analyze(small, FACE_DETECTOR_TINY, faces, 8);
         analyze(big, FACE_DETECTOR_SSD, faces, 8);
     }
-    const struct face_arena_chunk *chunk = g.ctx->arena.chunks;
-    size_t high = g.ctx->arena.high_water;
+    enum { MAX_ARENAS = 16 };
+    const face_arena_t *arenas[MAX_ARENAS];
+    int n_arenas = 0;
+    arenas[n_arenas++] = &g.ctx->arena;
+    for (int i = 0; i < g.ctx->n_workers && n_arenas < MAX_ARENAS; i++)
+        arenas[n_arenas++] = &g.ctx->workers[i].arena;
+    assert_int_equal(g.ctx->n_workers, 2); /* the group's ctx has 2 threads */
+    const struct face_arena_chunk *chunk[MAX_ARENAS];
+    size_t high[MAX_ARENAS];
+    for (int a = 0; a < n_arenas; a++) {
+        chunk[a] = arenas[a]->chunks;
+        high[a] = arenas[a]->high_water;
+        assert_non_null(chunk[a]);
+    }
     for (int i = 0; i < 3; i++) {
         assert_int_equal(analyze(big, FACE_DETECTOR_TINY, faces, 8), 5);
         analyze(small, FACE_DETECTOR_TINY, faces, 8);
         analyze(big, FACE_DETECTOR_SSD, faces, 8);
-        assert_ptr_equal(g.ctx->arena.chunks, chunk);
-        assert_int_equal(g.ctx->arena.high_water, high);
-        assert_int_equal(g.ctx->arena.used_total, 0);
+        for (int a = 0; a < n_arenas; a++) {
+            assert_ptr_equal(arenas[a]->chunks, chunk[a]);
+            assert_int_equal(arenas[a]->high_water, high[a]);
+            assert_int_equal(arenas[a]->used_total, 0);
+        }
     }
 }
 
