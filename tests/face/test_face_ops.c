@@ -174,7 +174,8 @@ static void test_conv_direct(void **state)
     (void)state;
     static const int cfg[][4] = {/* k, stride, I, O */
                                  {3, 1, 3, 16}, {3, 2, 3, 32}, {7, 2, 3, 32}, {3, 1, 5, 40},
-                                 {3, 2, 17, 8}, {3, 1, 18, 64}, {5, 1, 6, 24}, {1, 2, 3, 16}};
+                                 {3, 2, 17, 8}, {3, 1, 18, 64}, {5, 1, 6, 24}, {1, 2, 3, 16},
+                                 {1, 1, 24, 48}, {1, 1, 64, 32}, {1, 1, 65, 32}};
     for (int threads = 1; threads <= 2; threads++) {
         face_ctx_t *ctx = ctx_new(threads);
         for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++)
@@ -284,16 +285,17 @@ static void test_sepconv(void **state)
 {
     (void)state;
     face_ctx_t *ctx = ctx_new(2);
-    for (int s = 1; s <= 2; s++) {
-        int H = 17, W = 14, C = 24, O = 33;
+    for (int s = 1; s <= 4; s++) { /* pointwise by GEMM (33 outputs) and direct (32) */
+        int H = 17, W = 14, C = 24, O = s <= 2 ? 33 : 32;
         face_tensor_t x, y;
         assert_int_equal(face__tensor(&ctx->arena, H, W, C, &x), 0);
         fill(x.d, (size_t)H * W * C);
         float *dw = rand_buf(9 * (size_t)C), *pw = rand_buf((size_t)C * O), *b = rand_buf(O);
-        face_sepconv_t l = {{3, s, C, FACE_PAD_SAME, dw, NULL}, {1, 1, C, O, FACE_PAD_SAME, pw, b}};
+        int st = 2 - s % 2;
+        face_sepconv_t l = {{3, st, C, FACE_PAD_SAME, dw, NULL}, {1, 1, C, O, FACE_PAD_SAME, pw, b}};
         assert_int_equal(face__sepconv(ctx, &x, &l, FACE_ACT_LEAKY, &y), 0);
         int oh, ow, oh2, ow2;
-        double *t = ref_conv(&x, dw, NULL, 3, s, FACE_PAD_SAME, C, true, FACE_ACT_NONE, &oh, &ow);
+        double *t = ref_conv(&x, dw, NULL, 3, st, FACE_PAD_SAME, C, true, FACE_ACT_NONE, &oh, &ow);
         face_tensor_t tt;
         assert_int_equal(face__tensor(&ctx->arena, oh, ow, C, &tt), 0);
         for (size_t i = 0; i < (size_t)oh * ow * C; i++)
