@@ -13,7 +13,8 @@
  * also assigns each track to an identity (store_faces_replace). Whatever fails is recorded as
  * the item's faces status, never as the item's failure: its other results stay.
  *
- * Threads: jobs_faces_take/give from any thread; the step runs on a job worker. */
+ * Threads: jobs_faces_take/give from any thread; the step runs on a job worker and takes a
+ * context per picture (a long video shares the pool with the requests instead of holding one). */
 #include "jobs/jobs.h"
 
 #include "core/core.h"
@@ -247,7 +248,6 @@ int jobs_faces_link(const jobs_faces_frame_t *frames, size_t n_frames, int **tra
 /* Every face of every sampled frame, and the frames, growing as frames arrive. */
 typedef struct collect {
     jobs_faces_t *f;
-    face_ctx_t *ctx;
     face_options_t opt;
     face_t *scratch;       /* max_faces, one frame's faces */
     face_t *faces;         /* all faces, in frame order */
@@ -260,8 +260,17 @@ typedef struct collect {
 static int collect_picture(collect_t *c, const image_t *img, int64_t ts_ms)
 {
     int n = 0;
-    int rc = face_analyze(c->ctx, img, &c->opt, c->scratch, c->f->cfg.max_faces, &n, c->err,
-                          sizeof c->err);
+    face_ctx_t *ctx = NULL;
+    /* A context per picture, not per item: a long video must not keep the /v1/faces requests
+     * waiting for minutes. */
+    int rc = jobs_faces_take(c->f, &ctx);
+    if (rc < 0) {
+        snprintf(c->err, sizeof c->err, "no face analysis context: %s", core_strerror(rc));
+        return rc;
+    }
+    rc = face_analyze(ctx, img, &c->opt, c->scratch, c->f->cfg.max_faces, &n, c->err,
+                      sizeof c->err);
+    jobs_faces_give(c->f, ctx);
     if (rc < 0)
         return rc;
     if (c->n_faces + (size_t)n > c->cap_faces) {
@@ -361,18 +370,13 @@ int jobs_faces_process(store_t *st, jobs_faces_t *f, int64_t account_id, int64_t
     c.scratch = xmalloc((size_t)f->cfg.max_faces * sizeof *c.scratch);
     image_t img = {0};
     bool video = strcmp(kind, "image") != 0;
-    int rc = jobs_faces_take(f, &c.ctx);
-    if (rc < 0) {
-        snprintf(c.err, sizeof c.err, "no face analysis context: %s", core_strerror(rc));
-        goto out;
-    }
+    int rc;
     if (video) {
         rc = media_sample_frames(path, f->cfg.frame_rate, f->cfg.max_pixels, f->cfg.max_frames,
                                  on_frame, &c, NULL, c.err, sizeof c.err);
     } else if ((rc = image_load(path, f->cfg.max_pixels, &img, c.err, sizeof c.err)) == 0) {
         rc = collect_picture(&c, &img, 0);
     }
-    jobs_faces_give(f, c.ctx);
     if (rc < 0)
         goto out;
     int64_t ms = (core_mono_ns() - t0) / 1000000;
