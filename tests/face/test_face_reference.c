@@ -10,7 +10,20 @@
  * and expression probabilities within 0.02; then the whole pipeline (face_analyze) to the same
  * bars. Also: the same face at two scales (and in grey) is the same person, faces of different
  * people in one picture are not, and a picture without a face gives an empty result. The worst
- * error seen for each quantity is printed at the end. */
+ * error seen for each quantity is printed at the end.
+ *
+ * Two quirks of face-api at the picture's left and top edges, which frame_portrait's two edge
+ * faces show:
+ *   - a detection box starting left of or above the picture: face-api crops the clipped box but
+ *     shifts the landmarks by the unclipped one, putting them off the face by that much. The
+ *     engine's pipeline does not copy this, on purpose: it uses its clipped box (face.h). Its
+ *     landmarks must then equal the reference's moved back by exactly that offset, and what is
+ *     computed from them is not compared (its inputs differ by design).
+ *   - the recognition crop: face-api caps its sides at the landmark crop's size plus x (or y),
+ *     which binds only for a face against the left or top edge (its descriptor box is then not
+ *     square). face_descriptor_in_box and face_analyze copy it; face_descriptor, which sees
+ *     only landmarks, cannot: on those faces it is not held to the bar (how far it is, is
+ *     printed). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,6 +69,8 @@ typedef struct ref_face {
     float age;
     float p_male;
     float expressions[FACE_EXPRESSION_COUNT];
+    bool off_edge;    /* box starts left of or above the picture (see the file comment) */
+    bool dlib_capped; /* face-api capped the recognition crop (see the file comment) */
 } ref_face_t;
 
 typedef struct ref_picture {
@@ -82,7 +97,7 @@ typedef struct worst {
 enum {
     W_IOU, W_SCORE, W_LM, W_LM_TINY, W_DESC, W_AGE, W_GENDER, W_EXPR,
     W_PIPE_IOU, W_PIPE_LM, W_PIPE_LM_TINY, W_PIPE_DESC, W_PIPE_AGE, W_PIPE_GENDER, W_PIPE_EXPR,
-    W_COUNT
+    W_DESC_CAPPED, W_COUNT
 };
 static worst_t g_worst[W_COUNT] = {
     [W_IOU] = {"detection box IoU (min)", true, 0, "", false},
@@ -100,7 +115,9 @@ static worst_t g_worst[W_COUNT] = {
     [W_PIPE_AGE] = {"pipeline age years", false, 0, "", false},
     [W_PIPE_GENDER] = {"pipeline P(male)", false, 0, "", false},
     [W_PIPE_EXPR] = {"pipeline expression prob", false, 0, "", false},
+    [W_DESC_CAPPED] = {"face_descriptor L2 where face-api capped", false, 0, "", false},
 };
+static int g_n_capped, g_n_off_edge; /* faces with a quirk, not held to the bars */
 
 static void note(int k, double v, const char *pic, face_detector_t d, int face)
 {
@@ -189,6 +206,10 @@ static void read_points(json_t *a, face_point_t pts[FACE_LANDMARK_COUNT])
 static void read_face(json_t *o, ref_face_t *f)
 {
     read_box(json_object_get(o, "box"), &f->box);
+    f->off_edge = f->box.x < 0 || f->box.y < 0;
+    face_box_t dlib;
+    read_box(json_object_get(o, "descriptor_box"), &dlib);
+    f->dlib_capped = dlib.w != dlib.h; /* align() is square unless its cap binds */
     f->score = num(o, "score");
     read_points(json_object_get(o, "landmarks"), f->landmarks);
     read_points(json_object_get(o, "landmarks_tiny"), f->landmarks_tiny);
@@ -334,6 +355,9 @@ static int teardown(void **state)
     print_message("worst errors against the reference (bars: IoU >= %.2f, landmarks <= %.1f px, "
                   "descriptor <= %.2f, age <= %.0f, probabilities <= %.2f):\n",
                   BAR_IOU, BAR_LANDMARK_PX, BAR_DESCRIPTOR, BAR_AGE, BAR_PROB);
+    print_message("  (not held to the bars, see the file comment: %d face_descriptor calls where "
+                  "face-api capped the crop, %d pipeline faces off the left/top edge)\n",
+                  g_n_capped, g_n_off_edge);
     for (int k = 0; k < W_COUNT; k++)
         if (g_worst[k].seen)
             print_message("  %-40s %.6f  (%s)\n", g_worst[k].what, g_worst[k].v,
@@ -444,11 +468,23 @@ static void test_landmarks(void **state)
 static void descriptor_one(ref_picture_t *pic, face_detector_t d, int i, const ref_face_t *r)
 {
     float desc[FACE_DESCRIPTOR_DIM];
-    assert_int_equal(face_descriptor(g_ctx, &pic->img, r->landmarks, desc), 0);
+    assert_int_equal(face_descriptor_in_box(g_ctx, &pic->img, r->box, r->landmarks, desc), 0);
     float e = face_distance(desc, r->descriptor);
     note(W_DESC, e, pic->name, d, i);
     if (e > BAR_DESCRIPTOR)
         fail_msg("%s %s face %d: descriptor %.4f from the reference's", pic->name,
+                 face_detector_name(d), i, e);
+    /* Without the box: the same, except where face-api's cap binds (file comment). */
+    assert_int_equal(face_descriptor(g_ctx, &pic->img, r->landmarks, desc), 0);
+    e = face_distance(desc, r->descriptor);
+    if (r->dlib_capped) {
+        note(W_DESC_CAPPED, e, pic->name, d, i);
+        g_n_capped++;
+        return;
+    }
+    note(W_DESC, e, pic->name, d, i);
+    if (e > BAR_DESCRIPTOR)
+        fail_msg("%s %s face %d: face_descriptor %.4f from the reference's", pic->name,
                  face_detector_name(d), i, e);
 }
 
@@ -504,18 +540,33 @@ static void check_pipeline(face_detector_t d, bool tiny_landmarks)
         float iou = match_faces(pic, d, got, n, match);
         if (n > 0) note(W_PIPE_IOU, iou, pic->name, d, 0);
         if (iou < BAR_IOU)
-            fail_msg("%s %s pipeline: a box with IoU %.4f", pic->name, face_detector_name(d), iou);
+            fail_msg("%s %s pipeline: a box with IoU %.4f", pic->name, face_detector_name(d),
+                     iou);
         for (int i = 0; i < n; i++) {
             const ref_face_t *r = &pic->faces[d][i];
             const face_t *g = &got[match[i]];
             assert_int_equal(g->have & FACE_WANT_ALL, FACE_WANT_ALL);
-            float e = landmark_error(g->landmarks, tiny_landmarks ? r->landmarks_tiny
-                                                                  : r->landmarks);
+            face_point_t want[FACE_LANDMARK_COUNT];
+            memcpy(want, tiny_landmarks ? r->landmarks_tiny : r->landmarks, sizeof want);
+            if (r->off_edge) { /* the reference's shift by the unclipped box, undone */
+                face_box_t c = clip_box(r->box, &pic->img);
+                for (int k = 0; k < FACE_LANDMARK_COUNT; k++) {
+                    want[k].x += c.x - r->box.x;
+                    want[k].y += c.y - r->box.y;
+                }
+            }
+            float e = landmark_error(g->landmarks, want);
             note(tiny_landmarks ? W_PIPE_LM_TINY : W_PIPE_LM, e, pic->name, d, i);
             if (e > BAR_LANDMARK_PX)
                 fail_msg("%s %s pipeline face %d: %s landmarks off by %.3f px", pic->name,
                          face_detector_name(d), i, tiny_landmarks ? "tiny" : "full", e);
-            if (tiny_landmarks) continue; /* the reference's descriptors used the full points */
+            /* The reference's descriptors used the full points; an edge face's later inputs
+             * differ by design. */
+            if (tiny_landmarks) continue;
+            if (r->off_edge) {
+                g_n_off_edge++;
+                continue;
+            }
             float de = face_distance(g->descriptor, r->descriptor);
             float ae = fabsf(g->age - r->age);
             float ge = fabsf(p_male(g) - r->p_male);
@@ -616,7 +667,10 @@ static void test_different_people(void **state)
         match_faces(pic, FACE_DETECTOR_TINY, got, n, match);
         for (int i = 0; i < nr; i++)
             for (int j = i + 1; j < nr; j++) {
-                if (face_distance(rf[i].descriptor, rf[j].descriptor) <= margin) continue;
+                /* an edge face's reference descriptor is not the engine's (file comment) */
+                bool quirk = rf[i].off_edge || rf[j].off_edge;
+                if (quirk || face_distance(rf[i].descriptor, rf[j].descriptor) <= margin)
+                    continue;
                 float dist = face_distance(got[match[i]].descriptor, got[match[j]].descriptor);
                 closest = fminf(closest, dist);
                 checked++;

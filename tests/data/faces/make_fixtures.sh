@@ -21,8 +21,8 @@ CROP="format=rgb24,crop=640:480:612:333"
 png "$HERE/frame_face.png" -i "$M/sample1.jpg" -vf "$CROP,scale=320:240:flags=area"
 png "$HERE/frame_face_half.png" -i "$M/sample1.jpg" -vf "$CROP,scale=160:120:flags=area"
 png "$HERE/frame_grey.png" -i "$M/sample1.jpg" -vf "$CROP,scale=320:240:flags=area,format=gray"
-# Taller than wide, odd sides: the other padding direction and the odd pixel.
-png "$HERE/frame_portrait.png" -i "$M/sample2.jpg" -vf "format=rgb24,crop=480:640:1300:0,scale=161:215:flags=area"
+# Taller than wide, odd sides, two faces: the other padding direction and the odd pixel.
+png "$HERE/frame_portrait.png" -i "$M/sample6.jpg" -vf "format=rgb24,crop=720:960:300:250,scale=181:241:flags=area"
 # No face: a colour gradient; and a picture far smaller than any network input.
 png "$HERE/frame_noface.png" -f lavfi -i "nullsrc=s=320x240,format=rgb24,geq=r='X*255/W':g='Y*255/H':b='128'"
 png "$HERE/frame_tiny.png" -i "$M/sample1.jpg" -vf "format=rgb24,scale=32:32:flags=area"
