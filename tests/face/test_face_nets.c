@@ -11,7 +11,7 @@
  * The recognition network's Winograd convolution against im2col on random tensors. Then the
  * engine: one face at two scales verifies as the same person, faces the reference tells
  * apart are told apart, a face cut by the picture's edge keeps its landmarks on the face, no face
- * gives 0 faces and 0, bad arguments and bad or damaged model
+ * gives 0 faces and 0, one thread and several agree, bad arguments and bad or damaged model
  * folders give errors with reasons (never a crash), random landmarks never crash a stage, and
  * the ctx stops allocating once warm. */
 #include <setjmp.h>
@@ -583,6 +583,40 @@ static void test_face_at_edge(void **state)
     image_free(&cut);
 }
 
+/* One thread or several (workers running faces side by side, or all cores): the same faces and
+ * the same numbers, to rounding. */
+static void test_threads_agree(void **state)
+{
+    const image_t *img = &pic("sample5")->img;
+    static face_t ref[8], got[8];
+    int n_ref = analyze(img, FACE_DETECTOR_TINY, ref, 8);
+    assert_int_equal(n_ref, 5);
+    static const int thread_counts[] = { 1, 0 /* all cores */ };
+    for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+        face_ctx_t *c = NULL;
+        assert_int_equal(face_ctx_new(g.engine, thread_counts[t], &c), 0);
+        face_options_t o = face_options_default();
+        char err[256];
+        int n = 0;
+        assert_int_equal(face_analyze(c, img, &o, got, 8, &n, err, sizeof err), 0);
+        assert_int_equal(n, n_ref);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(got[i].have, FACE_WANT_ALL);
+            assert_true(face_box_iou(got[i].box, ref[i].box) > 0.9999f);
+            assert_true(max_point_error(got[i].landmarks, ref[i].landmarks) < 1e-2);
+            assert_true(face_distance(got[i].descriptor, ref[i].descriptor) < 1e-4);
+            assert_true(fabsf(got[i].age - ref[i].age) < 1e-3f);
+            for (int k = 0; k < FACE_EXPRESSION_COUNT; k++)
+                assert_true(fabsf(got[i].expressions[k] - ref[i].expressions[k]) < 1e-4f);
+        }
+        face_ctx_free(&c);
+        assert_null(c);
+    }
+    face_ctx_t *c = (face_ctx_t *)1;
+    assert_int_equal(face_ctx_new(g.engine, -1, &c), -EINVAL);
+    assert_int_equal(face_ctx_new(NULL, 1, &c), -EINVAL);
+}
+
 static void test_no_face(void **state)
 {
     face_t faces[4];
@@ -848,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_same_person_two_scales),
         cmocka_unit_test(test_different_people),
         cmocka_unit_test(test_face_at_edge),
+        cmocka_unit_test(test_threads_agree),
         cmocka_unit_test(test_no_face),
         cmocka_unit_test(test_analyze_bad_arguments),
         cmocka_unit_test(test_random_landmarks),
