@@ -39,8 +39,9 @@ print(env.get("r"))' "$TMP/body" "$1"
 }
 
 DATA=$TMP/data
-# 4 Mpx: the 1920-wide samples pass, the 2100x2100 picture does not.
-start_personad "$DATA" --signup open --face-models "$M" --face-max-pixels 4M
+# 4 Mpx: the 1920-wide samples pass, the 2100x2100 picture does not; bodies up to 1 MiB (two
+# samples in base64 fit).
+start_personad "$DATA" --signup open --face-models "$M" --face-max-pixels 4M --face-max-image-bytes 1M
 A=$(signup_login alice)
 B=$(signup_login bob)
 AUTH=(-H "Authorization: Bearer $A")
@@ -196,6 +197,9 @@ check "truncated JPEG: 400 with a message" test "$STATUS:$(jget 'j["error"]["cod
 echo "#   $(jget 'j["error"]["message"]')"
 api POST /v1/faces/detect "${AUTH[@]}" -H "Content-Type: image/png" --data-binary "@$TMP/big.png"
 check "4.4 Mpx over a 4M limit: 413" test "$STATUS" = 413
+head -c 1200000 /dev/urandom >"$TMP/huge.bin"
+api POST /v1/faces/detect "${AUTH[@]}" -H "Content-Type: image/jpeg" --data-binary "@$TMP/huge.bin"
+check "a body over face_max_image_bytes: 413" test "$STATUS:$(jget 'j["error"]["code"]')" = 413:payload_too_large
 api POST /v1/faces/detect "${AUTH[@]}" -H "Content-Type: application/json" -d '{"media_id":"x"}'
 check "JSON with a bad media_id: 400" test "$STATUS" = 400
 api POST /v1/faces/detect -H "Content-Type: image/jpeg" --data-binary "@$TMP/one.jpg"
