@@ -1,9 +1,11 @@
 /* engine.c: the face engine's objects and the whole pipeline — face_engine_open loads the seven
- * networks (read-only afterwards, shared by threads), face_ctx_new makes one thread's working
- * memory and thread pool, face_analyze chains detection with the per-face networks the caller
- * asks for. The per-face stages (landmarks.c, recog.c, agegender.c, expression.c) each take
- * their crop straight from the picture into the network's input; after the first frames of a
- * given size nothing is allocated per frame or per face. */
+ * networks (read-only afterwards, shared by threads), face_ctx_new makes one caller's working
+ * memory, thread pool and (with 2 or more threads) one single-threaded worker ctx per thread,
+ * face_analyze chains detection (its layers split over the pool) with the per-face networks the
+ * caller asks for (whole faces and stages side by side on the workers). The per-face stages
+ * (landmarks.c, recog.c, agegender.c, expression.c) each take their crop straight from the
+ * picture into the network's input; after the first frames of a given size nothing is allocated
+ * per frame or per face. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
