@@ -105,6 +105,10 @@ int face__avgpool(face_ctx_t *ctx, const face_tensor_t *x, int k, int stride, fa
  * the convolution is one of the short direct ones (the conv output never leaves the cache). */
 int face__conv_maxpool(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_t *l,
                        face_act_t act, int pk, int ps, face_pad_t ppad, face_tensor_t *y);
+/* face__sepconv then face__maxpool on its output, in one pass of row bands when the pointwise
+ * half is a direct one (neither intermediate leaves the cache). */
+int face__sepconv_maxpool(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t *l,
+                          face_act_t act, int pk, int ps, face_pad_t ppad, face_tensor_t *y);
 /* Mean over H and W: C floats into out. */
 void face__global_avgpool(const face_tensor_t *x, float *out);
 /* In place: x += y (same shape), then act. */

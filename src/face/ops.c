@@ -684,40 +684,45 @@ dw_pixel_avx2(const float *src, size_t row_stride, int C, const float *w, int K,
     }
 }
 
+/* Output row oy of the depthwise convolution into orow (y->w x C floats); y->d is not used, so
+ * the row may go anywhere. */
+static void dw_row(const dw_job_t *j, int oy, float *orow)
+{
+    const face_tensor_t *x = j->x;
+    const face_dwconv_t *l = j->l;
+    int C = l->c, K = l->k, S = l->stride, ow = j->y->w;
+    size_t rs = (size_t)x->w * C;
+    int isa = ops_isa();
+    int iy0 = oy * S - j->pad_t;
+    int ky0 = iy0 < 0 ? -iy0 : 0;
+    int ky1 = x->h - iy0 < K ? x->h - iy0 : K;
+    for (int ox = 0; ox < ow; ox++) {
+        int ix0 = ox * S - j->pad_l;
+        int kx0 = ix0 < 0 ? -ix0 : 0;
+        int kx1 = x->w - ix0 < K ? x->w - ix0 : K;
+        const float *src = x->d + (ptrdiff_t)iy0 * (ptrdiff_t)rs + (ptrdiff_t)ix0 * C;
+        float *out = orow + (size_t)ox * C;
+        if (isa >= 2 && C % 16 == 0 && ky0 == 0 && ky1 == K && kx0 == 0 && ox + 3 < ow &&
+            (ox + 3) * S - j->pad_l + K <= x->w) {
+            dw_quad_avx512(src, rs, (size_t)S * C, C, l->w, K, l->bias, out);
+            ox += 3;
+        } else if (isa >= 2 && C % 16 == 0)
+            dw_pixel_avx512(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
+        else if (isa >= 1 && C % 8 == 0)
+            dw_pixel_avx2(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
+        else
+            dw_pixel_scalar(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
+    }
+    act_range(orow, (size_t)ow * C, j->act);
+}
+
 static void dw_task(void *vctx, int ti, int nt)
 {
     const dw_job_t *j = vctx;
-    const face_tensor_t *x = j->x;
-    const face_dwconv_t *l = j->l;
     face_tensor_t *y = j->y;
-    int C = l->c, K = l->k, S = l->stride;
-    size_t rs = (size_t)x->w * C;
-    int isa = ops_isa();
     int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
-    for (int oy = r0; oy < r1; oy++) {
-        int iy0 = oy * S - j->pad_t;
-        int ky0 = iy0 < 0 ? -iy0 : 0;
-        int ky1 = x->h - iy0 < K ? x->h - iy0 : K;
-        float *orow = y->d + (size_t)oy * y->w * C;
-        for (int ox = 0; ox < y->w; ox++) {
-            int ix0 = ox * S - j->pad_l;
-            int kx0 = ix0 < 0 ? -ix0 : 0;
-            int kx1 = x->w - ix0 < K ? x->w - ix0 : K;
-            const float *src = x->d + (ptrdiff_t)iy0 * (ptrdiff_t)rs + (ptrdiff_t)ix0 * C;
-            float *out = orow + (size_t)ox * C;
-            if (isa >= 2 && C % 16 == 0 && ky0 == 0 && ky1 == K && kx0 == 0 && ox + 3 < y->w &&
-                (ox + 3) * S - j->pad_l + K <= x->w) {
-                dw_quad_avx512(src, rs, (size_t)S * C, C, l->w, K, l->bias, out);
-                ox += 3;
-            } else if (isa >= 2 && C % 16 == 0)
-                dw_pixel_avx512(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
-            else if (isa >= 1 && C % 8 == 0)
-                dw_pixel_avx2(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
-            else
-                dw_pixel_scalar(src, rs, C, l->w, K, ky0, ky1, kx0, kx1, l->bias, out);
-        }
-        act_range(orow, (size_t)y->w * C, j->act);
-    }
+    for (int oy = r0; oy < r1; oy++)
+        dw_row(j, oy, y->d + (size_t)oy * y->w * y->c);
 }
 
 int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l, face_act_t act,
@@ -923,6 +928,91 @@ int face__conv_maxpool(face_ctx_t *ctx, const face_tensor_t *x, const face_conv_
             return rc;
         pool_job_t j = {&t, pk, ps, qt, ql, true, y};
         face__run(ctx, pool_task, &j, (double)ph * pw * l->cout * pk * pk);
+    }
+    face__arena_reset(&ctx->arena, mark);
+    return 0;
+}
+
+/* A separable convolution and the max pool after it (the tiny detector's blocks), a band of rows
+ * at a time when its pointwise half is a direct one: per pooled row, the depthwise rows it needs,
+ * their pointwise rows, then the max. Neither intermediate leaves the cache. */
+typedef struct sep_pool_job {
+    dw_job_t dw;
+    direct_job_t pw;
+    face_tensor_t dw_shape, pw_shape; /* the intermediate shapes (d unused) */
+    int pk, ps, ppad_t, ppad_l;
+    float *scratch; /* per thread: one depthwise row, then pk pointwise rows */
+    face_tensor_t *y;
+} sep_pool_job_t;
+
+__attribute__((target("avx2"))) static void sep_pool_task(void *vctx, int ti, int nt)
+{
+    const sep_pool_job_t *j = vctx;
+    int C = j->dw_shape.c, O = j->pw_shape.c, w = j->pw_shape.w;
+    size_t drow = (size_t)w * C, prow = (size_t)w * O;
+    float *dwbuf = j->scratch + (size_t)ti * (drow + (size_t)j->pk * prow);
+    float *band = dwbuf + drow;
+    /* the pointwise job reads its input from dwbuf as a one-row picture */
+    face_tensor_t src = {1, w, C, dwbuf};
+    direct_job_t pw = j->pw;
+    pw.x = &src;
+    face_tensor_t *y = j->y;
+    int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
+    for (int py = r0; py < r1; py++) {
+        int cy0 = py * j->ps - j->ppad_t;
+        int ya = cy0 < 0 ? 0 : cy0, yb = cy0 + j->pk > j->pw_shape.h ? j->pw_shape.h : cy0 + j->pk;
+        for (int cy = ya; cy < yb; cy++) {
+            dw_row(&j->dw, cy, dwbuf);
+            direct_row(&pw, 0, band + (size_t)(cy - ya) * prow);
+        }
+        for (int px = 0; px < y->w; px++) {
+            int cx0 = px * j->ps - j->ppad_l;
+            int xa = cx0 < 0 ? 0 : cx0, xb = cx0 + j->pk > w ? w : cx0 + j->pk;
+            float *out = y->d + ((size_t)py * y->w + px) * O;
+            for (int c = 0; c < O; c += 8) { /* O is a multiple of 8 on this path */
+                __m256 m = _mm256_set1_ps(-FLT_MAX);
+                for (int r = 0; r < yb - ya; r++)
+                    for (int cx = xa; cx < xb; cx++)
+                        m = _mm256_max_ps(m, _mm256_loadu_ps(band + r * prow + (size_t)cx * O + c));
+                _mm256_storeu_ps(out + c, m);
+            }
+        }
+    }
+}
+
+int face__sepconv_maxpool(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t *l,
+                          face_act_t act, int pk, int ps, face_pad_t ppad, face_tensor_t *y)
+{
+    if (x->c != l->dw.c || l->pw.cin != l->dw.c || l->pw.k != 1 || l->pw.stride != 1 || pk <= 0 ||
+        ps <= 0)
+        return -EINVAL;
+    int pt, pl, qt, ql;
+    int oh = out_side(x->h, l->dw.k, l->dw.stride, l->dw.pad, &pt);
+    int ow = out_side(x->w, l->dw.k, l->dw.stride, l->dw.pad, &pl);
+    int ph = out_side(oh, pk, ps, ppad, &qt), pw = out_side(ow, pk, ps, ppad, &ql);
+    int rc = face__tensor(&ctx->arena, ph, pw, l->pw.cout, y);
+    if (rc)
+        return rc;
+    size_t mark = face__arena_mark(&ctx->arena);
+    if (direct_ok(&l->pw)) {
+        int nt = nn_pool_threads(ctx->pool);
+        size_t per = (size_t)ow * l->dw.c + (size_t)pk * ow * l->pw.cout;
+        float *scratch = face__arena_alloc(&ctx->arena, (size_t)nt * per);
+        if (!scratch)
+            return -ENOMEM;
+        face_tensor_t dws = {oh, ow, l->dw.c, NULL}, pws = {oh, ow, l->pw.cout, NULL};
+        sep_pool_job_t j = {{x, &l->dw, FACE_ACT_NONE, pt, pl, &dws},
+                            {NULL, &l->pw, 0, 0, act, &pws, ops_isa()},
+                            dws, pws, pk, ps, qt, ql, scratch, y};
+        face__run(ctx, sep_pool_task, &j,
+                  (double)oh * ow * l->dw.c * (l->dw.k * l->dw.k + l->pw.cout));
+    } else {
+        face_tensor_t t;
+        rc = face__sepconv(ctx, x, l, act, &t);
+        if (rc)
+            return rc;
+        pool_job_t j = {&t, pk, ps, qt, ql, true, y};
+        face__run(ctx, pool_task, &j, (double)ph * pw * l->pw.cout * pk * pk);
     }
     face__arena_reset(&ctx->arena, mark);
     return 0;

@@ -120,9 +120,9 @@ static int tiny_forward(face_ctx_t *ctx, const face_tiny_net_t *n, const face_te
     face_tensor_t a, b;
     int rc = face__conv_maxpool(ctx, x, &n->conv0, FACE_ACT_LEAKY, 2, 2, FACE_PAD_SAME, &b);
     for (int i = 0; !rc && i < TINY_SEP; i++) {
-        rc = face__sepconv(ctx, &b, &n->sep[i], FACE_ACT_LEAKY, &a);
-        if (!rc)
-            rc = face__maxpool(ctx, &a, 2, i < TINY_SEP - 1 ? 2 : 1, FACE_PAD_SAME, &b);
+        rc = face__sepconv_maxpool(ctx, &b, &n->sep[i], FACE_ACT_LEAKY, 2,
+                                   i < TINY_SEP - 1 ? 2 : 1, FACE_PAD_SAME, &a);
+        b = a;
     }
     return rc ? rc : face__conv(ctx, &b, &n->conv8, FACE_ACT_NONE, out);
 }

@@ -246,6 +246,46 @@ static void test_conv_maxpool(void **state)
     }
 }
 
+/* The fused separable convolution + max pool equals the two ops in turn (fused when the pointwise
+ * half is direct: at most 64 inputs and whole vectors of outputs; plain otherwise). */
+static void test_sepconv_maxpool(void **state)
+{
+    (void)state;
+    static const int cfg[][5] = {/* C, O, dw stride, pool k, pool stride */
+                                 {16, 32, 1, 2, 2}, {32, 64, 1, 2, 1}, {24, 48, 2, 3, 2},
+                                 {16, 33, 1, 2, 2}, {72, 16, 1, 2, 2}, {5, 8, 1, 2, 2}};
+    for (int threads = 1; threads <= 2; threads++) {
+        face_ctx_t *ctx = ctx_new(threads);
+        for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++)
+            for (int pp = 0; pp < 2; pp++) {
+                const int *c = cfg[ci];
+                int H = 19 + (int)ci, W = 26 - (int)ci;
+                face_tensor_t x, y, t, p;
+                assert_int_equal(face__tensor(&ctx->arena, H, W, c[0], &x), 0);
+                fill(x.d, (size_t)H * W * c[0]);
+                float *dw = rand_buf(9 * (size_t)c[0]), *pw = rand_buf((size_t)c[0] * c[1]);
+                float *b = rand_buf(c[1]);
+                face_sepconv_t l = {{3, c[2], c[0], FACE_PAD_SAME, dw, NULL},
+                                    {1, 1, c[0], c[1], FACE_PAD_SAME, pw, b}};
+                face_pad_t ppad = pp ? FACE_PAD_VALID : FACE_PAD_SAME;
+                assert_int_equal(
+                    face__sepconv_maxpool(ctx, &x, &l, FACE_ACT_LEAKY, c[3], c[4], ppad, &y), 0);
+                assert_int_equal(face__sepconv(ctx, &x, &l, FACE_ACT_LEAKY, &t), 0);
+                assert_int_equal(face__maxpool(ctx, &t, c[3], c[4], ppad, &p), 0);
+                assert_int_equal(y.h, p.h);
+                assert_int_equal(y.w, p.w);
+                assert_int_equal(y.c, p.c);
+                for (size_t i = 0; i < (size_t)p.h * p.w * p.c; i++)
+                    assert_true(y.d[i] == p.d[i]);
+                free(dw);
+                free(pw);
+                free(b);
+                face__arena_reset(&ctx->arena, 0);
+            }
+        ctx_free(ctx);
+    }
+}
+
 static void test_dwconv(void **state)
 {
     (void)state;
@@ -840,6 +880,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena),          cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_direct),    cmocka_unit_test(test_conv_maxpool),
+        cmocka_unit_test(test_sepconv_maxpool),
         cmocka_unit_test(test_dwconv),         cmocka_unit_test(test_sepconv),
         cmocka_unit_test(test_pad_pool),       cmocka_unit_test(test_act_fc_softmax),
         cmocka_unit_test(test_prep),           cmocka_unit_test(test_weights_real),
