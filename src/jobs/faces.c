@@ -381,13 +381,18 @@ int jobs_faces_process(store_t *st, jobs_faces_t *f, int64_t account_id, int64_t
         goto out;
     int64_t ms = (core_mono_ns() - t0) / 1000000;
     rc = store_collected(st, &c, account_id, media_id, ms);
+    if (rc == -ENOENT) {
+        rc = 0; /* the item was deleted meanwhile: nothing to record */
+        goto done;
+    }
     if (rc < 0)
         snprintf(c.err, sizeof c.err, "could not store the faces: %s", core_strerror(rc));
     else
         core_log(CORE_LOG_INFO, "faces.item", "media=%lld frames=%zu faces=%zu ms=%lld",
                  (long long)media_id, c.n_frames, c.n_faces, (long long)ms);
 out:
-    if (rc < 0 && rc != -ENOENT) {
+    /* Any failure before storing (a file that cannot be read: -ENOENT too) is the step's. */
+    if (rc < 0) {
         char q[600];
         if (!*c.err)
             snprintf(c.err, sizeof c.err, "%s", core_strerror(rc));
@@ -395,6 +400,7 @@ out:
                  core_log_quote(c.err, q, sizeof q));
         rc = store_faces_set_status(st, account_id, media_id, "failed", c.err);
     }
+done:
     image_free(&img);
     free(c.scratch);
     free(c.faces);
