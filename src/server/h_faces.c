@@ -672,9 +672,18 @@ void srv_h_media_faces(srv_req_t *r)
         goto out;
     }
     bool has_status = rc == 0;
+    /* The two long arrays can be left out: an hour of video is thousands of faces. */
+    const char *qd = srv_query(r, "descriptors"), *ql = srv_query(r, "landmarks");
+    bool no_desc = qd && !strcmp(qd, "false"), no_lmk = ql && !strcmp(ql, "false");
     json_t *fa = json_array(), *ta = json_array();
-    for (size_t i = 0; i < nf; i++)
-        json_array_append_new(fa, srv_stored_face_json(&faces[i]));
+    for (size_t i = 0; i < nf; i++) {
+        json_t *fo = srv_stored_face_json(&faces[i]);
+        if (no_desc)
+            json_object_del(fo, "descriptor");
+        if (no_lmk)
+            json_object_del(fo, "landmarks");
+        json_array_append_new(fa, fo);
+    }
     for (size_t i = 0; i < nt; i++)
         json_array_append_new(
             ta, json_pack("{s:I, s:I, s:I, s:i, s:o}", "id", (json_int_t)tracks[i].id, "start_ms",

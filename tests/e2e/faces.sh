@@ -86,6 +86,8 @@ r = (ts == sorted(ts) and all(f["track_id"] for f in j["faces"]))')" = True
 check "the picture's person and the video's are one identity ($IMG_IDENT, $TRACK_IDENT)" \
     test "$IMG_IDENT" = "$TRACK_IDENT"
 
+api GET "/v1/media/$VID/faces?descriptors=false&landmarks=false" "${AUTH[@]}"
+check "video: ?descriptors=false&landmarks=false leaves them out" test "$(jtrue 'r = (len(j["faces"]) >= 5 and all("descriptor" not in f and "landmarks" not in f and "box" in f for f in j["faces"]))')" = True
 api GET "/v1/media/$NOF/faces" "${AUTH[@]}"
 check "no-face picture: done with no faces" test "$(jtrue 'r = (j["status"] == "done" and j["faces"] == [])')" = True
 api GET "/v1/media/$OTH/faces" "${AUTH[@]}"
