@@ -356,7 +356,7 @@ static int teardown(void **state)
                   "descriptor <= %.2f, age <= %.0f, probabilities <= %.2f):\n",
                   BAR_IOU, BAR_LANDMARK_PX, BAR_DESCRIPTOR, BAR_AGE, BAR_PROB);
     print_message("  (not held to the bars, see the file comment: %d face_descriptor calls where "
-                  "face-api capped the crop, %d pipeline faces off the left/top edge)\n",
+                  "face-api capped the crop, %d pipeline results of faces off the left/top edge)\n",
                   g_n_capped, g_n_off_edge);
     for (int k = 0; k < W_COUNT; k++)
         if (g_worst[k].seen)
@@ -523,7 +523,7 @@ static void test_attributes(void **state)
 }
 
 /* face_analyze end to end, matched to the reference by IoU. */
-static void check_pipeline(face_detector_t d, bool tiny_landmarks)
+static void check_pipeline(face_ctx_t *ctx, face_detector_t d, bool tiny_landmarks)
 {
     static face_t got[100];
     face_options_t opt = face_options_default();
@@ -533,7 +533,7 @@ static void check_pipeline(face_detector_t d, bool tiny_landmarks)
         ref_picture_t *pic = &g_pics[p];
         char err[256] = "";
         int n = -1;
-        int rc = face_analyze(g_ctx, &pic->img, &opt, got, 100, &n, err, sizeof err);
+        int rc = face_analyze(ctx, &pic->img, &opt, got, 100, &n, err, sizeof err);
         if (rc != 0) fail_msg("%s: face_analyze: %s", pic->name, err);
         assert_int_equal(n, pic->n_faces[d]);
         int match[MAX_REF_FACES];
@@ -586,20 +586,34 @@ static void check_pipeline(face_detector_t d, bool tiny_landmarks)
 static void test_pipeline_tiny(void **state)
 {
     REQUIRE_FIXTURES();
-    check_pipeline(FACE_DETECTOR_TINY, false);
+    check_pipeline(g_ctx, FACE_DETECTOR_TINY, false);
 }
 
 static void test_pipeline_ssd(void **state)
 {
     REQUIRE_FIXTURES();
-    check_pipeline(FACE_DETECTOR_SSD, false);
+    check_pipeline(g_ctx, FACE_DETECTOR_SSD, false);
 }
 
 static void test_pipeline_tiny_landmark_net(void **state)
 {
     REQUIRE_FIXTURES();
-    check_pipeline(FACE_DETECTOR_TINY, true);
-    check_pipeline(FACE_DETECTOR_SSD, true);
+    check_pipeline(g_ctx, FACE_DETECTOR_TINY, true);
+    check_pipeline(g_ctx, FACE_DETECTOR_SSD, true);
+}
+
+/* face_analyze shares faces and stages out among per-thread workers: the results must not
+ * depend on how many there are (g_ctx has one per core). */
+static void test_pipeline_thread_counts(void **state)
+{
+    REQUIRE_FIXTURES();
+    const int counts[] = {1, 3};
+    for (size_t k = 0; k < sizeof counts / sizeof *counts; k++) {
+        face_ctx_t *ctx = NULL;
+        assert_int_equal(face_ctx_new(g_engine, counts[k], &ctx), 0);
+        check_pipeline(ctx, FACE_DETECTOR_TINY, false);
+        face_ctx_free(&ctx);
+    }
 }
 
 /* The one face of a picture, by the engine's own pipeline. */
@@ -712,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_tiny),
         cmocka_unit_test(test_pipeline_ssd),
         cmocka_unit_test(test_pipeline_tiny_landmark_net),
+        cmocka_unit_test(test_pipeline_thread_counts),
         cmocka_unit_test(test_same_person),
         cmocka_unit_test(test_different_people),
         cmocka_unit_test(test_no_face),
