@@ -94,6 +94,10 @@ int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l
                  face_tensor_t *y);
 int face__sepconv(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t *l,
                   face_act_t act, face_tensor_t *y);
+/* Depthwise (with dw_act) then a 1x1 convolution (with act): face__sepconv with an activation
+ * between (SSD's pairs). Row by row when the 1x1 is a direct one. */
+int face__dw_pw(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *dw,
+                face_act_t dw_act, const face_conv_t *pw, face_act_t act, face_tensor_t *y);
 /* Explicit zero padding (tf.pad): top, bottom, left, right. */
 int face__pad(face_ctx_t *ctx, const face_tensor_t *x, int top, int bottom, int left, int right,
               face_tensor_t *y);

@@ -742,36 +742,72 @@ int face__dwconv(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *l
     return 0;
 }
 
-int face__sepconv(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t *l,
-                  face_act_t act, face_tensor_t *y)
+/* Depthwise then pointwise, row by row: each depthwise row goes straight into its pointwise row
+ * (the direct kernel), so the depthwise output never exists as a whole. */
+typedef struct dwpw_job {
+    dw_job_t dw;
+    direct_job_t pw;
+    float *scratch; /* per thread: one depthwise row */
+} dwpw_job_t;
+
+static void dwpw_task(void *vctx, int ti, int nt)
+{
+    const dwpw_job_t *j = vctx;
+    face_tensor_t *y = j->pw.y;
+    int C = j->dw.l->c;
+    float *dwbuf = j->scratch + (size_t)ti * y->w * C;
+    face_tensor_t src = {1, y->w, C, dwbuf};
+    direct_job_t pw = j->pw;
+    pw.x = &src;
+    int r0 = (int)((long)y->h * ti / nt), r1 = (int)((long)y->h * (ti + 1) / nt);
+    for (int oy = r0; oy < r1; oy++) {
+        dw_row(&j->dw, oy, dwbuf);
+        direct_row(&pw, 0, y->d + (size_t)oy * y->w * y->c);
+    }
+}
+
+int face__dw_pw(face_ctx_t *ctx, const face_tensor_t *x, const face_dwconv_t *dw,
+                face_act_t dw_act, const face_conv_t *pw, face_act_t act, face_tensor_t *y)
 {
     /* y is allocated before the depthwise result so that the temporary can be given back */
-    if (x->c != l->dw.c || l->pw.cin != l->dw.c || l->pw.k != 1 || l->pw.stride != 1)
+    if (x->c != dw->c || pw->cin != dw->c || pw->k != 1 || pw->stride != 1)
         return -EINVAL;
     int pt, pl;
-    int oh = out_side(x->h, l->dw.k, l->dw.stride, l->dw.pad, &pt);
-    int ow = out_side(x->w, l->dw.k, l->dw.stride, l->dw.pad, &pl);
-    int rc = face__tensor(&ctx->arena, oh, ow, l->pw.cout, y);
+    int oh = out_side(x->h, dw->k, dw->stride, dw->pad, &pt);
+    int ow = out_side(x->w, dw->k, dw->stride, dw->pad, &pl);
+    int rc = face__tensor(&ctx->arena, oh, ow, pw->cout, y);
     if (rc < 0)
         return rc;
     size_t mark = face__arena_mark(&ctx->arena);
-    face_tensor_t t;
-    rc = face__dwconv(ctx, x, &l->dw, FACE_ACT_NONE, &t);
-    if (rc < 0)
-        return rc;
     size_t rows = (size_t)oh * ow;
-    int O = l->pw.cout;
-    if (direct_ok(&l->pw)) {
-        direct_job_t j = {&t, &l->pw, 0, 0, act, y, ops_isa()};
-        face__run(ctx, direct_task, &j, (double)rows * O * l->pw.cin);
+    int O = pw->cout;
+    if (direct_ok(pw)) {
+        float *scratch =
+            face__arena_alloc(&ctx->arena, (size_t)nn_pool_threads(ctx->pool) * ow * dw->c);
+        if (!scratch)
+            return -ENOMEM;
+        face_tensor_t dws = {oh, ow, dw->c, NULL};
+        dwpw_job_t j = {{x, dw, dw_act, pt, pl, &dws}, {NULL, pw, 0, 0, act, y, ops_isa()},
+                        scratch};
+        face__run(ctx, dwpw_task, &j, (double)rows * dw->c * (dw->k * dw->k + O));
         face__arena_reset(&ctx->arena, mark);
         return 0;
     }
-    nn_sgemm(ctx->pool, false, false, (int)rows, O, l->pw.cin, 1.0f, t.d, l->pw.cin, l->pw.w, O,
-             0.0f, y->d, O);
+    face_tensor_t t;
+    rc = face__dwconv(ctx, x, dw, dw_act, &t);
+    if (rc < 0)
+        return rc;
+    nn_sgemm(ctx->pool, false, false, (int)rows, O, pw->cin, 1.0f, t.d, pw->cin, pw->w, O, 0.0f,
+             y->d, O);
     face__arena_reset(&ctx->arena, mark);
-    finish(ctx, y->d, rows, (size_t)O, l->pw.bias, act);
+    finish(ctx, y->d, rows, (size_t)O, pw->bias, act);
     return 0;
+}
+
+int face__sepconv(face_ctx_t *ctx, const face_tensor_t *x, const face_sepconv_t *l,
+                  face_act_t act, face_tensor_t *y)
+{
+    return face__dw_pw(ctx, x, &l->dw, FACE_ACT_NONE, &l->pw, act, y);
 }
 
 /* ==================================================================================== */

@@ -193,9 +193,8 @@ int face__ssd_detect(face_ctx_t *ctx, const face_ssd_net_t *net, const image_t *
     if (!rc)
         rc = face__conv(ctx, &x, &net->conv0, FACE_ACT_RELU6, &a);
     for (int i = 0; !rc && i < SSD_PAIRS; i++) {
-        rc = face__dwconv(ctx, &a, &net->dw[i], FACE_ACT_RELU6, &b);
-        if (!rc)
-            rc = face__conv(ctx, &b, &net->pw[i], FACE_ACT_RELU6, &a);
+        rc = face__dw_pw(ctx, &a, &net->dw[i], FACE_ACT_RELU6, &net->pw[i], FACE_ACT_RELU6, &b);
+        a = b;
         if (i == 10)
             conv11 = a;
     }

@@ -286,6 +286,41 @@ static void test_sepconv_maxpool(void **state)
     }
 }
 
+/* Depthwise with an activation, then 1x1 (SSD's pairs), equals the two ops in turn, by rows
+ * (direct 1x1) and through the GEMM (128 inputs). */
+static void test_dw_pw(void **state)
+{
+    (void)state;
+    static const int cfg[][3] = {{32, 64, 1}, {64, 128, 2}, {24, 40, 1}, {128, 64, 2}, {6, 8, 2}};
+    for (int threads = 1; threads <= 2; threads++) {
+        face_ctx_t *ctx = ctx_new(threads);
+        for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++) {
+            int C = cfg[ci][0], O = cfg[ci][1], st = cfg[ci][2], H = 15 + (int)ci, W = 22;
+            face_tensor_t x, y, t, r;
+            assert_int_equal(face__tensor(&ctx->arena, H, W, C, &x), 0);
+            fill(x.d, (size_t)H * W * C);
+            float *dwf = rand_buf(9 * (size_t)C), *dwb = rand_buf(C);
+            float *pwf = rand_buf((size_t)C * O), *pwb = rand_buf(O);
+            face_dwconv_t dw = {3, st, C, FACE_PAD_SAME, dwf, dwb};
+            face_conv_t pw = {1, 1, C, O, FACE_PAD_SAME, pwf, pwb};
+            assert_int_equal(face__dw_pw(ctx, &x, &dw, FACE_ACT_RELU6, &pw, FACE_ACT_RELU6, &y), 0);
+            assert_int_equal(face__dwconv(ctx, &x, &dw, FACE_ACT_RELU6, &t), 0);
+            assert_int_equal(face__conv(ctx, &t, &pw, FACE_ACT_RELU6, &r), 0);
+            assert_int_equal(y.h, r.h);
+            assert_int_equal(y.w, r.w);
+            assert_int_equal(y.c, O);
+            for (size_t i = 0; i < (size_t)r.h * r.w * O; i++)
+                assert_true(y.d[i] == r.d[i]);
+            free(dwf);
+            free(dwb);
+            free(pwf);
+            free(pwb);
+            face__arena_reset(&ctx->arena, 0);
+        }
+        ctx_free(ctx);
+    }
+}
+
 static void test_dwconv(void **state)
 {
     (void)state;
@@ -880,7 +915,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena),          cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_direct),    cmocka_unit_test(test_conv_maxpool),
-        cmocka_unit_test(test_sepconv_maxpool),
+        cmocka_unit_test(test_sepconv_maxpool), cmocka_unit_test(test_dw_pw),
         cmocka_unit_test(test_dwconv),         cmocka_unit_test(test_sepconv),
         cmocka_unit_test(test_pad_pool),       cmocka_unit_test(test_act_fc_softmax),
         cmocka_unit_test(test_prep),           cmocka_unit_test(test_weights_real),
