@@ -255,8 +255,9 @@ int face__nms(const face_box_t *boxes, const float *scores, int n, int max_out, 
 
 /* The detectors' forward passes and box decoding (tiny.c, ssd.c): at most max_out faces, best
  * first, boxes in img's pixels as the reference reports them (not clipped). tiny: input_size a
- * multiple of 32 (<= 0: 416), score > min_score (<= 0: 0.5); ssd: 512 input, min_score likewise,
- * at most max_out (the reference's maxResults). */
+ * multiple of 32 up to 2048 (<= 0: 416; memory grows with its square; -EINVAL otherwise),
+ * score > min_score (<= 0: 0.5); ssd: 512 input, min_score likewise, at most max_out (the
+ * reference's maxResults). */
 int face__tiny_detect(face_ctx_t *ctx, const face_tiny_net_t *net, const image_t *img,
                       int input_size, float min_score, int max_out, face_box_t *boxes,
                       float *scores, int *n);

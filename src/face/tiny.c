@@ -141,7 +141,7 @@ int face__tiny_detect(face_ctx_t *ctx, const face_tiny_net_t *net, const image_t
         input_size = 416;
     if (min_score <= 0)
         min_score = 0.5f;
-    if (input_size % 32 != 0 || input_size > 4096 || !img || img->width <= 0 ||
+    if (input_size % 32 != 0 || input_size > 2048 || !img || img->width <= 0 ||
         img->height <= 0 || max_out < 0)
         return -EINVAL;
     size_t mark = face__arena_mark(&ctx->arena);

@@ -327,6 +327,7 @@ static void test_options(void **state)
         }
     }
     assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 400, f, 100, &n), -EINVAL);
+    assert_int_equal(face_detect(ctx, &img, FACE_DETECTOR_TINY, 0, 2080, f, 100, &n), -EINVAL);
     assert_int_equal(n, 0);
     /* max_faces keeps the best; a higher threshold keeps a prefix; 0 asks for nothing */
     for (int d = 0; d < 2; d++) {
