@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct jobs_faces {
     pthread_cond_t cv;
     face_ctx_t **idle;     /* contexts not in use */
     int n_idle, n_made;
+    atomic_bool stopping;  /* jobs_faces_stop: steps end at their next frame */
 };
 
 int jobs_faces_open(const jobs_faces_config_t *cfg, jobs_faces_t **out)
@@ -85,6 +87,12 @@ void jobs_faces_free(jobs_faces_t **pf)
     pthread_cond_destroy(&f->cv);
     free(f);
     *pf = NULL;
+}
+
+void jobs_faces_stop(jobs_faces_t *f)
+{
+    if (f)
+        atomic_store(&f->stopping, true);
 }
 
 const char *jobs_faces_unavailable(const jobs_faces_t *f)
@@ -292,6 +300,8 @@ static int collect_picture(collect_t *c, const image_t *img, int64_t ts_ms)
 static int on_frame(void *ud, const uint8_t *rgb, int width, int height, int64_t pts_ms)
 {
     collect_t *c = ud;
+    if (atomic_load(&c->f->stopping))
+        return -ECANCELED;
     image_t img = {.width = width, .height = height, .rgb = (uint8_t *)rgb};
     return collect_picture(c, &img, pts_ms);
 }
@@ -377,6 +387,8 @@ int jobs_faces_process(store_t *st, jobs_faces_t *f, int64_t account_id, int64_t
     } else if ((rc = image_load(path, f->cfg.max_pixels, &img, c.err, sizeof c.err)) == 0) {
         rc = collect_picture(&c, &img, 0);
     }
+    if (rc == -ECANCELED && atomic_load(&f->stopping))
+        goto done; /* nothing recorded: the job runs again after the restart */
     if (rc < 0)
         goto out;
     int64_t ms = (core_mono_ns() - t0) / 1000000;

@@ -43,6 +43,10 @@ typedef struct jobs_faces_config {
  * 0 with *out (jobs_faces_free), or -ENOMEM. */
 int jobs_faces_open(const jobs_faces_config_t *cfg, jobs_faces_t **out);
 void jobs_faces_free(jobs_faces_t **f); /* NULL-safe; no context may be taken */
+/* Asks running faces steps to stop at their next frame (personad is stopping): they return
+ * -ECANCELED without recording anything, and media.process leaves its job running, to run
+ * again after the restart. Any thread; NULL-safe. */
+void jobs_faces_stop(jobs_faces_t *f);
 /* NULL when the engine is loaded; else why not (borrowed from f). */
 const char *jobs_faces_unavailable(const jobs_faces_t *f);
 const jobs_faces_config_t *jobs_faces_config(const jobs_faces_t *f);
@@ -54,8 +58,9 @@ void jobs_faces_give(jobs_faces_t *f, face_ctx_t *ctx);
 /* The faces step of media.process for an image (kind "image": the picture at path) or a video
  * (frames of the file at path sampled at cfg->frame_rate): analyze, link into tracks, store with
  * identities (store_faces_replace). Never fails the item: a failure, or no engine, is recorded
- * as the item's faces status with the reason (store_faces_set_status). Returns 0, or CORE_ESQL
- * when not even that could be recorded. f may be NULL (faces not configured: "skipped"). */
+ * as the item's faces status with the reason (store_faces_set_status). Returns 0, CORE_ESQL
+ * when not even that could be recorded, or -ECANCELED after jobs_faces_stop. f may be NULL
+ * (faces not configured: "skipped"). */
 int jobs_faces_process(store_t *st, jobs_faces_t *f, int64_t account_id, int64_t media_id,
                        const char *kind, const char *path);
 

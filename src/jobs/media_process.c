@@ -134,12 +134,14 @@ out:
     free(pcm_path);
     free(thumb_path);
     store_media_clear(&m);
-    if (rc < 0 && rc != CORE_ESQL) {
+    /* CORE_ESQL: the database failed; -ECANCELED: personad is stopping (faces). Either way
+     * the job stays running and runs again after the restart. */
+    if (rc < 0 && rc != CORE_ESQL && rc != -ECANCELED) {
         if (!*err)
             snprintf(err, sizeof err, "%s", core_strerror(rc));
         return store_job_finish(st, job, err);
     }
     if (rc < 0)
-        return rc; /* the database failed: leave the job running; it is retried after restart */
+        return rc; /* left running; retried after restart */
     return store_job_finish(st, job, NULL);
 }

@@ -913,6 +913,7 @@ void server_free(server_t **ps)
         return;
     /* Workers first, so no completion arrives for a destroyed context; then the context, whose
      * close callbacks free the remaining requests; then what the handlers used. */
+    jobs_faces_stop(s->faces); /* a long video's faces step ends at its next frame */
     jobs_stop(&s->jobs); /* no more events are published */
     core_pool_free(&s->pool);
     jobs_faces_free(&s->faces); /* after every job and request that could hold a context */
