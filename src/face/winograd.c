@@ -11,15 +11,13 @@
  * of the activations' scale; the tests bound it against im2col).
  *
  * Threads: the transforms split the tile rows over ctx->pool, the 16 GEMMs are dealt out whole.
+ * PERSONA_NN_ISA=scalar keeps the transforms at 4 lanes; the tests cover both widths (channel
+ * counts that are and are not multiples of 8).
  * Memory: U is owned by the face_wino_t (the engine's, read-only once made); V and M come from
  * the ctx's arena and are given back before returning. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "face/internal.h"
 
@@ -80,113 +78,153 @@ typedef struct wino_job {
     float *v, *m;        /* [16][tiles][I], [16][tiles][O] */
 } wino_job_t;
 
-/* Four channels at a time (SSE2, every x86-64 has it; the scalar loop is the fallback and the
- * tail). The compiler does not vectorize these loops by itself at -O2, and unvectorized the
- * transforms cost as much as the GEMMs they save. */
-#if defined(__SSE2__)
-typedef __m128 f4;
-#define F4_W 4
-#define f4_load(p) _mm_loadu_ps(p)
-#define f4_store(p, v) _mm_storeu_ps(p, v)
-#define f4_add(a, b) _mm_add_ps(a, b)
-#define f4_sub(a, b) _mm_sub_ps(a, b)
-#define f4_zero() _mm_setzero_ps()
-#define f4_relu(a) _mm_max_ps(a, _mm_setzero_ps())
-#else
-typedef float f4;
-#define F4_W 1
-#define f4_load(p) (*(p))
-#define f4_store(p, v) (*(p) = (v))
-#define f4_add(a, b) ((a) + (b))
-#define f4_sub(a, b) ((a) - (b))
-#define f4_zero() 0.0f
-#define f4_relu(a) ((a) > 0 ? (a) : 0.0f)
-#endif
+/* The transforms run W channels at a time on GCC's vector extensions: W = 8 in functions
+ * compiled for AVX2 (chosen at run time with the ops' instruction set, when the channel counts
+ * allow), else W = 4 (SSE on x86-64; any target GCC knows otherwise). The compiler does not
+ * vectorize these loops by itself at -O2, and unvectorized the transforms cost as much as the
+ * GEMMs they save. The vector types are declared with 4-byte alignment: the loads and stores
+ * address activations at any channel offset. */
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+typedef int v4i __attribute__((vector_size(16), aligned(4)));
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef int v8i __attribute__((vector_size(32), aligned(4)));
 
-/* V = Bt d B for the tiles of rows [r0, r1), F4_W channels at a time. */
-static void input_rows(const wino_job_t *j, int r0, int r1)
-{
-    const face_tensor_t *x = j->x;
-    const int C = x->c;
-    const float *rows[4][4];
-    for (int ty = r0; ty < r1; ty++) {
-        for (int tx = 0; tx < j->tw; tx++) {
-            size_t t = (size_t)ty * j->tw + tx;
-            for (int r = 0; r < 4; r++) {
-                int iy = 2 * ty - 1 + r;
-                for (int q = 0; q < 4; q++) {
-                    int ix = 2 * tx - 1 + q;
-                    bool ok = iy >= 0 && iy < x->h && ix >= 0 && ix < x->w;
-                    rows[r][q] = ok ? x->d + ((size_t)iy * x->w + ix) * C : NULL;
-                }
-            }
-            float *v = j->v + t * C;
-            const size_t ps = j->pos_stride;
-            for (int c = 0; c < C; c += F4_W) {
-                f4 d[4][4], e[4][4];
-                for (int r = 0; r < 4; r++)
-                    for (int q = 0; q < 4; q++)
-                        d[r][q] = rows[r][q] ? f4_load(rows[r][q] + c) : f4_zero();
-                for (int q = 0; q < 4; q++) { /* e = Bt d */
-                    e[0][q] = f4_sub(d[0][q], d[2][q]);
-                    e[1][q] = f4_add(d[1][q], d[2][q]);
-                    e[2][q] = f4_sub(d[2][q], d[1][q]);
-                    e[3][q] = f4_sub(d[1][q], d[3][q]);
-                }
-                for (int r = 0; r < 4; r++) { /* V = e B */
-                    f4 o[4] = { f4_sub(e[r][0], e[r][2]), f4_add(e[r][1], e[r][2]),
-                                f4_sub(e[r][2], e[r][1]), f4_sub(e[r][1], e[r][3]) };
-                    for (int q = 0; q < 4; q++)
-                        f4_store(v + (size_t)(r * 4 + q) * ps + c, o[q]);
-                }
-            }
-        }
+/* V = Bt d B for the tiles of rows [r0, r1). */
+#define WINO_INPUT_ROWS(VF, W)                                                                    \
+    const face_tensor_t *x = j->x;                                                                \
+    const int C = x->c;                                                                           \
+    const size_t ps = j->pos_stride;                                                              \
+    const VF zero = { 0 };                                                                        \
+    const float *rows[4][4];                                                                      \
+    for (int ty = r0; ty < r1; ty++) {                                                            \
+        for (int tx = 0; tx < j->tw; tx++) {                                                      \
+            for (int r = 0; r < 4; r++) {                                                         \
+                int iy = 2 * ty - 1 + r;                                                          \
+                for (int q = 0; q < 4; q++) {                                                     \
+                    int ix = 2 * tx - 1 + q;                                                      \
+                    bool ok = iy >= 0 && iy < x->h && ix >= 0 && ix < x->w;                       \
+                    rows[r][q] = ok ? x->d + ((size_t)iy * x->w + ix) * C : NULL;                 \
+                }                                                                                 \
+            }                                                                                     \
+            float *v = j->v + ((size_t)ty * j->tw + tx) * C;                                      \
+            for (int c = 0; c < C; c += W) {                                                      \
+                VF d[4][4], e[4][4];                                                              \
+                for (int r = 0; r < 4; r++)                                                       \
+                    for (int q = 0; q < 4; q++)                                                   \
+                        d[r][q] = rows[r][q] ? *(const VF *)(rows[r][q] + c) : zero;              \
+                for (int q = 0; q < 4; q++) { /* e = Bt d */                                      \
+                    e[0][q] = d[0][q] - d[2][q];                                                  \
+                    e[1][q] = d[1][q] + d[2][q];                                                  \
+                    e[2][q] = d[2][q] - d[1][q];                                                  \
+                    e[3][q] = d[1][q] - d[3][q];                                                  \
+                }                                                                                 \
+                for (int r = 0; r < 4; r++) { /* V = e B */                                       \
+                    float *o = v + (size_t)(r * 4) * ps + c;                                      \
+                    *(VF *)o = e[r][0] - e[r][2];                                                 \
+                    *(VF *)(o + ps) = e[r][1] + e[r][2];                                          \
+                    *(VF *)(o + 2 * ps) = e[r][2] - e[r][1];                                      \
+                    *(VF *)(o + 3 * ps) = e[r][1] - e[r][3];                                      \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
     }
+
+/* Y = At M A + bias (+ relu) for the tiles of rows [r0, r1). */
+#define WINO_OUTPUT_ROWS(VF, VI, W)                                                               \
+    face_tensor_t *y = j->y;                                                                      \
+    const int O = y->c;                                                                           \
+    const size_t ps = j->pos_stride;                                                              \
+    const bool relu = j->act == FACE_ACT_RELU;                                                    \
+    const VF zero = { 0 };                                                                        \
+    for (int ty = r0; ty < r1; ty++) {                                                            \
+        for (int tx = 0; tx < j->tw; tx++) {                                                      \
+            const float *m = j->m + ((size_t)ty * j->tw + tx) * O;                                \
+            int oy = 2 * ty, ox = 2 * tx;                                                         \
+            bool down = oy + 1 < y->h, right = ox + 1 < y->w;                                     \
+            float *out[4];                                                                        \
+            out[0] = y->d + ((size_t)oy * y->w + ox) * O;                                         \
+            out[1] = right ? out[0] + O : NULL;                                                   \
+            out[2] = down ? out[0] + (size_t)y->w * O : NULL;                                     \
+            out[3] = down && right ? out[2] + O : NULL;                                           \
+            for (int o = 0; o < O; o += W) {                                                      \
+                VF a[4][2]; /* a = M A, per row of M */                                           \
+                for (int r = 0; r < 4; r++) {                                                     \
+                    const float *mr = m + (size_t)(r * 4) * ps + o;                               \
+                    VF m0 = *(const VF *)mr, m1 = *(const VF *)(mr + ps);                         \
+                    VF m2 = *(const VF *)(mr + 2 * ps), m3 = *(const VF *)(mr + 3 * ps);          \
+                    a[r][0] = m0 + m1 + m2;                                                       \
+                    a[r][1] = m1 - m2 - m3;                                                       \
+                }                                                                                 \
+                VF b = *(const VF *)(j->l->bias + o);                                             \
+                VF res[4] = {                                                                     \
+                    a[0][0] + a[1][0] + a[2][0] + b,                                              \
+                    a[0][1] + a[1][1] + a[2][1] + b,                                              \
+                    a[1][0] - a[2][0] - a[3][0] + b,                                              \
+                    a[1][1] - a[2][1] - a[3][1] + b,                                              \
+                };                                                                                \
+                for (int k = 0; k < 4; k++) {                                                     \
+                    if (!out[k])                                                                  \
+                        continue;                                                                 \
+                    VF v = res[k];                                                                \
+                    if (relu) /* keep the lanes above zero: the mask is all ones there */          \
+                        v = (VF)((VI)v & (VI)(v > zero));                                         \
+                    *(VF *)(out[k] + o) = v;                                                      \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+    }
+
+static void input_rows4(const wino_job_t *j, int r0, int r1)
+{
+    WINO_INPUT_ROWS(v4f, 4)
 }
 
-/* Y = At M A + bias for the tiles of rows [r0, r1). */
+static void output_rows4(const wino_job_t *j, int r0, int r1)
+{
+    WINO_OUTPUT_ROWS(v4f, v4i, 4)
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void input_rows8(const wino_job_t *j, int r0, int r1)
+{
+    WINO_INPUT_ROWS(v8f, 8)
+}
+
+__attribute__((target("avx2"))) static void output_rows8(const wino_job_t *j, int r0, int r1)
+{
+    WINO_OUTPUT_ROWS(v8f, v8i, 8)
+}
+
+/* 8 lanes when the ops run AVX2 and both channel counts are multiples of 8. */
+static bool wide(const wino_job_t *j)
+{
+    return face__ops_isa() >= 1 && j->l->cin % 8 == 0 && j->l->cout % 8 == 0;
+}
+#define WINO_HAVE_8 1
+#else
+#define WINO_HAVE_8 0
+#endif
+
+static void input_rows(const wino_job_t *j, int r0, int r1)
+{
+#if WINO_HAVE_8
+    if (wide(j)) {
+        input_rows8(j, r0, r1);
+        return;
+    }
+#endif
+    input_rows4(j, r0, r1);
+}
+
 static void output_rows(const wino_job_t *j, int r0, int r1)
 {
-    face_tensor_t *y = j->y;
-    const int O = y->c;
-    const bool relu = j->act == FACE_ACT_RELU;
-    for (int ty = r0; ty < r1; ty++) {
-        for (int tx = 0; tx < j->tw; tx++) {
-            size_t t = (size_t)ty * j->tw + tx;
-            const float *m = j->m + t * O;
-            const size_t ps = j->pos_stride;
-            int oy = 2 * ty, ox = 2 * tx;
-            bool down = oy + 1 < y->h, right = ox + 1 < y->w;
-            float *out[4];
-            out[0] = y->d + ((size_t)oy * y->w + ox) * O;
-            out[1] = right ? out[0] + O : NULL;
-            out[2] = down ? out[0] + (size_t)y->w * O : NULL;
-            out[3] = down && right ? out[2] + O : NULL;
-            for (int o = 0; o < O; o += F4_W) {
-                f4 a[4][2]; /* a = M A, per row of M */
-                for (int r = 0; r < 4; r++) {
-                    f4 m0 = f4_load(m + (size_t)(r * 4) * ps + o);
-                    f4 m1 = f4_load(m + (size_t)(r * 4 + 1) * ps + o);
-                    f4 m2 = f4_load(m + (size_t)(r * 4 + 2) * ps + o);
-                    f4 m3 = f4_load(m + (size_t)(r * 4 + 3) * ps + o);
-                    a[r][0] = f4_add(f4_add(m0, m1), m2);
-                    a[r][1] = f4_sub(f4_sub(m1, m2), m3);
-                }
-                f4 b = f4_load(j->l->bias + o);
-                f4 res[4] = {
-                    f4_add(f4_add(f4_add(a[0][0], a[1][0]), a[2][0]), b),
-                    f4_add(f4_add(f4_add(a[0][1], a[1][1]), a[2][1]), b),
-                    f4_add(f4_sub(f4_sub(a[1][0], a[2][0]), a[3][0]), b),
-                    f4_add(f4_sub(f4_sub(a[1][1], a[2][1]), a[3][1]), b),
-                };
-                for (int k = 0; k < 4; k++) {
-                    if (!out[k])
-                        continue;
-                    f4_store(out[k] + o, relu ? f4_relu(res[k]) : res[k]);
-                }
-            }
-        }
+#if WINO_HAVE_8
+    if (wide(j)) {
+        output_rows8(j, r0, r1);
+        return;
     }
+#endif
+    output_rows4(j, r0, r1);
 }
 
 static void split(int n, int ti, int nt, int *r0, int *r1)
