@@ -36,11 +36,13 @@ static const char identities_help[] =
     "       persona identities name ID NAME [--persona]\n"
     "       persona identities unname ID\n"
     "       persona identities persona ID\n"
+    "       persona identities merge ID INTO\n"
     "\n"
     "The people found in the account's media: processing groups the faces of photos and videos\n"
     "into identities. With no subcommand, lists them: id, name, faces, items, and which one is\n"
     "the persona (the account's own person). `name` names one (with --persona also marks it the\n"
-    "persona), `unname` removes the name, `persona` marks it the persona (at most one is).\n";
+    "persona), `unname` removes the name, `persona` marks it the persona (at most one is),\n"
+    "`merge` moves every face of identity ID to identity INTO (one person found as two).\n";
 
 /* ======================================================================================
  * pictures
@@ -341,7 +343,7 @@ static int identity_update(cli__ctx_t *ctx, const char *id_text, json_t *body)
             cli__print_json(resp.json);
         } else {
             char clean[128];
-            printf("identity %llu: %s%s\n", (unsigned long long)id,
+            printf("identity %lld: %s%s\n", (long long)cli__jint(resp.json, "id", (int64_t)id),
                    cli__clean(cli__jstr(resp.json, "name", "(no name)"), 60, clean, sizeof clean),
                    json_is_true(json_object_get(resp.json, "is_persona")) ? " (the persona)" : "");
         }
@@ -387,11 +389,19 @@ int cli__cmd_identities(cli__ctx_t *ctx, int argc, char **argv)
         status = identity_update(ctx, pos[1], body);
     } else if (!strcmp(pos[0], "unname") && npos == 2) {
         status = identity_update(ctx, pos[1], json_pack("{s:n}", "name"));
+    } else if (!strcmp(pos[0], "merge") && npos == 3) {
+        uint64_t into;
+        if (cli__parse_id(pos[2], "identity ID", &into) < 0)
+            status = CLI_EXIT_USAGE;
+        else
+            status = identity_update(ctx, pos[1],
+                                     json_pack("{s:I}", "merge_into", (json_int_t)into));
     } else if (!strcmp(pos[0], "persona") && npos == 2) {
         status = identity_update(ctx, pos[1], json_pack("{s:b}", "is_persona", 1));
     } else {
         status = cli__usage_error("identities",
-                                  "expected no argument, name ID NAME, unname ID or persona ID");
+                                  "expected no argument, name ID NAME, unname ID, persona ID or "
+                                  "merge ID INTO");
     }
 out:
     cli__resp_destroy(&resp);

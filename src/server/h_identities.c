@@ -103,6 +103,33 @@ static bool name_ok(const char *s, size_t len)
     return true;
 }
 
+/* {"merge_into": N}: this identity's faces become N's; answers N. */
+static void identity_merge(srv_req_t *r, json_t *o, json_t *jm)
+{
+    if (json_object_size(o) != 1 || !json_is_integer(jm) || json_integer_value(jm) < 1) {
+        srv_reply_error(r, 400, "invalid_field",
+                        "'merge_into' must be an identity id, and alone in the body.");
+        return;
+    }
+    int64_t into = json_integer_value(jm);
+    int rc = store_identity_merge(r->srv->st, r->account_id, r->path_id, into);
+    if (rc == -EINVAL) {
+        srv_reply_error(r, 400, "invalid_field", "An identity cannot be merged into itself.");
+        return;
+    }
+    if (rc == -ENOENT) {
+        srv_reply_error(r, 404, "not_found", "There is no such identity.");
+        return;
+    }
+    store_identity_t id;
+    if (rc < 0 || store_identity_get(r->srv->st, r->account_id, into, &id) < 0) {
+        srv_reply_error(r, 500, "internal", "Could not merge the identities.");
+        return;
+    }
+    srv_reply_faces_json(r, 200, identity_json(&id));
+    store_identity_clear(&id);
+}
+
 void srv_h_identity_update(srv_req_t *r)
 {
     json_t *o = srv_body_object(r);
@@ -111,11 +138,16 @@ void srv_h_identity_update(srv_req_t *r)
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v) {
-        if (strcmp(key, "name") && strcmp(key, "is_persona")) {
+        if (strcmp(key, "name") && strcmp(key, "is_persona") && strcmp(key, "merge_into")) {
             srv_reply_error(r, 400, "invalid_field", "Unknown field '%.40s' (known: name, "
-                            "is_persona).", key);
+                            "is_persona, merge_into).", key);
             goto out;
         }
+    }
+    json_t *jm = json_object_get(o, "merge_into");
+    if (jm) {
+        identity_merge(r, o, jm);
+        goto out;
     }
     json_t *jn = json_object_get(o, "name"), *jp = json_object_get(o, "is_persona");
     if (!jn && !jp) {

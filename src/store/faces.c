@@ -854,6 +854,87 @@ out:
     return rc;
 }
 
+/* Recomputes the identity's centroid from its tracks (as assignment does). */
+static int recompute_centroid(store_conn_t *c, int64_t identity_id, int64_t now)
+{
+    static const char sql[] =
+        "SELECT face_count, descriptor FROM face_tracks WHERE identity_id = ?1";
+    sqlite3_stmt *s;
+    ident_set_t set = {0};
+    ident_acc_t *a = ident_add(&set, identity_id);
+    float mean[STORE_FACE_DIM];
+    int rc = store__prepare(c, sql, &s);
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, identity_id);
+    while ((rc = store__step(c, s, "identity_merge")) == 1)
+        if (col_floats(s, 1, mean, STORE_FACE_DIM))
+            ident_accumulate(a, mean, sqlite3_column_int64(s, 0));
+    sqlite3_reset(s);
+    if (rc < 0)
+        goto out;
+    a->dirty = true;
+    /* Account 0: write_identities' removal of empty identities has nothing to do here. */
+    rc = write_identities(c, 0, &set, now);
+out:
+    free(set.v);
+    return rc;
+}
+
+int store_identity_merge(store_t *st, int64_t account_id, int64_t from, int64_t into)
+{
+    static const char sql_persona[] = "SELECT is_persona FROM identities WHERE id = ?1";
+    static const char sql_tracks[] = "UPDATE face_tracks SET identity_id = ?2 WHERE identity_id = ?1";
+    static const char sql_faces[] = "UPDATE faces SET identity_id = ?2 WHERE identity_id = ?1";
+    /* The moved faces were counted by the insert trigger for `from`: count again. */
+    static const char sql_count[] =
+        "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?2),"
+        " name = coalesce(name, (SELECT name FROM identities WHERE id = ?1)) WHERE id = ?2";
+    static const char sql_del[] = "DELETE FROM identities WHERE id = ?1";
+    static const char sql_mark[] = "UPDATE identities SET is_persona = 1 WHERE id = ?2";
+    if (from == into)
+        return -EINVAL;
+    store_conn_t *c = NULL;
+    sqlite3_stmt *s;
+    int64_t now = core_now_ms();
+    int rc = store__acquire(st, &c);
+    if (rc < 0)
+        return rc;
+    if ((rc = store__begin(c)) < 0)
+        goto out;
+    if ((rc = identity_owned(c, account_id, from, "identity_merge")) < 0 ||
+        (rc = identity_owned(c, account_id, into, "identity_merge")) < 0)
+        goto out;
+    if ((rc = store__prepare(c, sql_persona, &s)) < 0)
+        goto out;
+    sqlite3_bind_int64(s, 1, from);
+    if ((rc = store__step(c, s, "identity_merge")) < 0)
+        goto out;
+    bool was_persona = rc == 1 && sqlite3_column_int(s, 0) != 0;
+    sqlite3_reset(s);
+    /* The persona mark moves after `from` is gone (one persona per account at any time). */
+    const char *const steps[] = {sql_tracks, sql_faces, sql_count, sql_del, sql_mark};
+    size_t nsteps = was_persona ? 5 : 4;
+    for (size_t i = 0; i < nsteps; i++) {
+        if ((rc = store__prepare(c, steps[i], &s)) < 0)
+            goto out;
+        if (strstr(steps[i], "?1"))
+            sqlite3_bind_int64(s, 1, from);
+        if (strstr(steps[i], "?2"))
+            sqlite3_bind_int64(s, 2, into);
+        if ((rc = store__step(c, s, "identity_merge")) < 0)
+            goto out;
+    }
+    if ((rc = recompute_centroid(c, into, now)) < 0)
+        goto out;
+    rc = store__commit(c);
+out:
+    if (c)
+        store__rollback(c);
+    store__release(st, c);
+    return rc;
+}
+
 int store_identity_update(store_t *st, int64_t account_id, int64_t identity_id, bool set_name,
                           const char *name, int persona)
 {

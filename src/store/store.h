@@ -520,5 +520,11 @@ int store_identity_get(store_t *st, int64_t account_id, int64_t identity_id,
  * unless the identity is in this account; -EINVAL for a name over 200 bytes. */
 int store_identity_update(store_t *st, int64_t account_id, int64_t identity_id, bool set_name,
                           const char *name, int persona);
+/* Merges identity `from` into `into` (the clustering split one person in two): every face and
+ * track of `from` becomes `into`'s, `into` keeps its name (or takes `from`'s when it has none)
+ * and becomes the persona if `from` was; its centroid, count and representative face are
+ * recomputed; `from` is deleted. One transaction. -ENOENT unless both are in this account;
+ * -EINVAL when they are the same. */
+int store_identity_merge(store_t *st, int64_t account_id, int64_t from, int64_t into);
 
 #endif

@@ -122,6 +122,17 @@ NEXT=$(jget 'j["next_before"]')
 api GET "/v1/identities/$IMG_IDENT/faces?before=$NEXT&limit=1000" "${AUTH[@]}"
 check "identity faces, next page: older ids" test "$(jtrue 'r = (all(f["id"] < '"$NEXT"' for f in j["faces"]) and len(j["faces"]) >= 4)')" = True
 
+# The video's second (false) face is an identity of its own: merged into another, it is gone.
+api GET /v1/identities "${AUTH[@]}"
+read -r M_FROM M_INTO _ < <(jget '" ".join(str(x["id"]) for x in j["identities"] if x["id"] != '"$IMG_IDENT"')')
+api POST "/v1/identities/$M_FROM" "${AUTH[@]}" -d "{\"merge_into\":$M_INTO}"
+check "merge: 200 with the identity merged into" test "$STATUS:$(jget 'j["id"]')" = "200:$M_INTO"
+api GET "/v1/identities/$M_FROM/faces" "${AUTH[@]}"
+check "merge: the merged one is gone" test "$STATUS" = 404
+api POST "/v1/identities/$M_INTO" "${AUTH[@]}" -d "{\"merge_into\":$M_INTO}"
+check "merge into itself: 400" test "$STATUS" = 400
+OTHER_IDENT=$M_INTO
+
 echo "# POST /v1/faces/analyze: the issue's response shape"
 api POST "/v1/faces/analyze?detector=tiny" "${AUTH[@]}" -H "Content-Type: image/jpeg" \
     --data-binary "@$M/sample1.jpg"
@@ -239,6 +250,10 @@ check "persona faces find: the items, with the name" test "$(grep -c "(Ada) dist
 OUT=$("$PERSONA" identities)
 echo "$OUT" | sed 's/^/#   /'
 check "persona identities: the named persona" grep -qE "^ +$OTHER_IDENT +Grace Hopper +[0-9]+ +[0-9]+ +yes$" <<<"$OUT"
+api GET /v1/identities "${AUTH[@]}"
+read -r C_FROM C_INTO _ < <(jget '" ".join(str(x["id"]) for x in j["identities"] if x["id"] not in ('"$IMG_IDENT, $OTHER_IDENT"'))')
+OUT=$("$PERSONA" identities merge "$C_FROM" "$C_INTO")
+check "persona identities merge: prints the identity merged into ($OUT)" grep -q "^identity $C_INTO: " <<<"$OUT"
 check "persona identities --json" bash -c "\"\$PERSONA\" identities --json | python3 -c 'import json,sys; assert any(i[\"name\"] == \"Ada\" for i in json.load(sys.stdin)[\"identities\"])'"
 set +e
 "$PERSONA" faces detect "$TMP/random.bin" >/dev/null 2>&1

@@ -310,6 +310,52 @@ static void naming_and_persona(void **state)
     assert_int_equal(store_identity_update(f->st, f->alice, 999999, true, "x", -1), -ENOENT);
 }
 
+static void merging(void **state)
+{
+    fixture_t *f = *state;
+    int64_t ids[2];
+    put_item1(f, ids);
+    assert_int_equal(store_identity_update(f->st, f->alice, ids[1], true, "Bo", 1), 0);
+    assert_int_equal(store_identity_merge(f->st, f->alice, ids[1], ids[0]), 0);
+    store_identity_t id;
+    assert_int_equal(store_identity_get(f->st, f->alice, ids[1], &id), -ENOENT);
+    assert_int_equal(store_identity_get(f->st, f->alice, ids[0], &id), 0);
+    assert_int_equal(id.face_count, 5);
+    assert_string_equal(id.name, "Bo"); /* it had none: it takes the merged one's */
+    assert_true(id.is_persona);
+    assert_true(id.has_centroid && id.rep_face_id > 0);
+    /* the centroid is the mean of all 5 faces: 3 of person 0 and 2 of person 1 */
+    assert_true(fabsf(id.centroid[0] - 0.6f) < 0.02f && fabsf(id.centroid[1] - 0.4f) < 0.02f);
+    store_identity_clear(&id);
+    store_face_t *faces = NULL;
+    store_face_track_t *tracks = NULL;
+    size_t nf = 0, nt = 0;
+    assert_int_equal(store_faces_list_media(f->st, f->alice, f->item1, &faces, &nf, &tracks, &nt),
+                     0);
+    for (size_t i = 0; i < nf; i++)
+        assert_int_equal(faces[i].identity_id, ids[0]);
+    for (size_t i = 0; i < nt; i++)
+        assert_int_equal(tracks[i].identity_id, ids[0]);
+    free(faces);
+    free(tracks);
+    /* deleting the item still counts right (the triggers see the moved faces) */
+    assert_int_equal(store_media_delete(f->st, f->alice, f->item1), 0);
+    assert_int_equal(store_identity_get(f->st, f->alice, ids[0], &id), 0);
+    assert_int_equal(id.face_count, 0);
+    store_identity_clear(&id);
+
+    assert_int_equal(store_identity_merge(f->st, f->alice, ids[0], ids[0]), -EINVAL);
+    assert_int_equal(store_identity_merge(f->st, f->alice, ids[0], 999999), -ENOENT);
+    int64_t bob_ident;
+    store_face_t face = make_face(0, 0, 1, 0);
+    store_face_track_t t = make_track(0, 0, 1, 0);
+    assert_int_equal(store_faces_replace(f->st, f->bob, f->bob_item, &face, 1, &t, 1, 0.5f, NULL,
+                                         &bob_ident),
+                     0);
+    assert_int_equal(store_identity_merge(f->st, f->alice, bob_ident, ids[0]), -ENOENT);
+    assert_int_equal(store_identity_merge(f->st, f->bob, bob_ident, ids[0]), -ENOENT);
+}
+
 static int count_scan(void *ud, const store_face_t *face)
 {
     (void)face;
@@ -393,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(naming_and_persona, setup, teardown),
         cmocka_unit_test_setup_teardown(accounts_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(status_failed_keeps_faces, setup, teardown),
+        cmocka_unit_test_setup_teardown(merging, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
