@@ -67,7 +67,8 @@ int jobs_faces_open(const jobs_faces_config_t *cfg, jobs_faces_t **out)
                  core_log_quote(f->why, q, sizeof q));
     } else {
         core_log(CORE_LOG_INFO, "faces.load",
-                 "models=%s ms=%.1f detector=%s contexts=%d threads=%d", f->models_dir, (double)(core_mono_ns() - t0) / 1e6,
+                 "models=%s ms=%.1f detector=%s contexts=%d threads=%d", f->models_dir,
+                 (double)(core_mono_ns() - t0) / 1e6,
                  face_detector_name(f->cfg.detector), f->cfg.contexts, f->cfg.threads);
     }
     *out = f;

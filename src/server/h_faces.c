@@ -228,7 +228,8 @@ static bool picture_from_media(srv_req_t *r, int64_t media_id, int64_t at_ms, co
          * never handed over twice), unless at_ms is past the end. */
         if (rc == 0 && (g.got == 0 || (!first && at_ms > probe_duration_ms(&m)))) {
             srv_reply_error(r, 400, "invalid_field",
-                            "at_ms %lld is past the end of media item %lld.", (long long)at_ms, (long long)media_id);
+                            "at_ms %lld is past the end of media item %lld.", (long long)at_ms,
+                            (long long)media_id);
             goto out;
         }
     }

@@ -884,7 +884,8 @@ out:
 int store_identity_merge(store_t *st, int64_t account_id, int64_t from, int64_t into)
 {
     static const char sql_persona[] = "SELECT is_persona FROM identities WHERE id = ?1";
-    static const char sql_tracks[] = "UPDATE face_tracks SET identity_id = ?2 WHERE identity_id = ?1";
+    static const char sql_tracks[] =
+        "UPDATE face_tracks SET identity_id = ?2 WHERE identity_id = ?1";
     static const char sql_faces[] = "UPDATE faces SET identity_id = ?2 WHERE identity_id = ?1";
     /* The moved faces were counted by the insert trigger for `from`: count again. */
     static const char sql_count[] =
