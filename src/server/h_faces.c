@@ -372,6 +372,43 @@ static bool request_detector(srv_req_t *r, face_detector_t *out)
     return true;
 }
 
+/* ?metric=euclidean|cosine (default euclidean) and ?threshold=T (default: the metric's
+ * same-person threshold, 0.6 or 0.085). */
+static bool request_comparison(srv_req_t *r, bool *cosine, double *threshold)
+{
+    const char *m = srv_query(r, "metric");
+    const char *tq = srv_query(r, "threshold");
+    *cosine = false;
+    if (m && strcmp(m, "cosine") == 0)
+        *cosine = true;
+    else if (m && strcmp(m, "euclidean") != 0) {
+        srv_reply_error(r, 400, "invalid_query", "'metric' must be euclidean or cosine.");
+        return false;
+    }
+    /* rounded to 6 digits so the answer says 0.6, not 0.60000002 */
+    *threshold = round((*cosine ? FACE_SAME_PERSON_COSINE_THRESHOLD : FACE_SAME_PERSON_THRESHOLD) *
+                       1e6) / 1e6;
+    if (tq) {
+        char *end;
+        *threshold = strtod(tq, &end);
+        if (end == tq || *end || !(*threshold > 0 && *threshold <= 2)) {
+            srv_reply_error(r, 400, "invalid_query", "'threshold' must be a number in (0, 2].");
+            return false;
+        }
+    }
+    return true;
+}
+
+static const char *metric_name(bool cosine)
+{
+    return cosine ? "cosine" : "euclidean";
+}
+
+static float descriptor_distance(bool cosine, const float *a, const float *b)
+{
+    return cosine ? face_cosine_distance(a, b) : face_distance(a, b);
+}
+
 /* Analyzes img with want; *faces is malloc'd (face_max_faces entries). */
 static bool analyze(srv_req_t *r, const image_t *img, face_detector_t det, unsigned want,
                     face_t **faces, int *n)
@@ -487,18 +524,11 @@ void srv_h_faces_verify(srv_req_t *r)
     face_detector_t det;
     json_t *body = NULL;
     face_t *a = NULL, *b = NULL;
-    double threshold = round(FACE_SAME_PERSON_THRESHOLD * 1e6) / 1e6; /* 0.6, not 0.60000002 */
-    const char *tq = srv_query(r, "threshold");
-    if (!engine_ready(r) || !request_detector(r, &det))
+    bool cosine;
+    double threshold;
+    if (!engine_ready(r) || !request_detector(r, &det) ||
+        !request_comparison(r, &cosine, &threshold))
         goto out;
-    if (tq) {
-        char *end;
-        threshold = strtod(tq, &end);
-        if (end == tq || *end || !(threshold > 0 && threshold <= 2)) {
-            srv_reply_error(r, 400, "invalid_query", "'threshold' must be a number in (0, 2].");
-            goto out;
-        }
-    }
     if (!body_is_json(r)) {
         srv_reply_error(r, 415, "unsupported_media_type",
                         "verify takes a JSON body {\"img1\":{...},\"img2\":{...}} (Content-Type: "
@@ -511,11 +541,11 @@ void srv_h_faces_verify(srv_req_t *r)
     b = xmalloc(sizeof *b);
     if (!verify_face(r, body, "img1", det, a) || !verify_face(r, body, "img2", det, b))
         goto out;
-    float d = face_distance(a->descriptor, b->descriptor);
+    float d = descriptor_distance(cosine, a->descriptor, b->descriptor);
     json_t *o = json_pack("{s:b, s:o, s:f, s:s, s:s, s:s, s:o, s:o, s:f}", "verified",
                           d < threshold, "distance", num(d, 1e-6), "threshold", threshold,
                           "model", "face-api", "detector", face_detector_name(det), "metric",
-                          "euclidean", "img1", face_json(a), "img2", face_json(b), "ms",
+                          metric_name(cosine), "img1", face_json(a), "img2", face_json(b), "ms",
                           (double)(core_mono_ns() - t0) / 1e6);
     srv_reply_faces_json(r, 200, o);
 out:
@@ -535,6 +565,7 @@ typedef struct find_state {
     const face_t *query;
     int n_query;
     float threshold;
+    bool cosine;
     int limit;
     find_match_t *matches; /* n_query x limit */
     int *n_matches;
@@ -545,7 +576,7 @@ static int find_visit(void *ud, const store_face_t *f)
 {
     find_state_t *s = ud;
     for (int q = 0; q < s->n_query; q++) {
-        float d = face_distance(s->query[q].descriptor, f->descriptor);
+        float d = descriptor_distance(s->cosine, s->query[q].descriptor, f->descriptor);
         if (d >= s->threshold)
             continue;
         find_match_t *m = s->matches + (size_t)q * (size_t)s->limit;
@@ -605,25 +636,19 @@ void srv_h_faces_find(srv_req_t *r)
     int64_t limit;
     face_detector_t det;
     find_state_t s = {0};
-    double threshold = round(FACE_SAME_PERSON_THRESHOLD * 1e6) / 1e6; /* 0.6, not 0.60000002 */
-    const char *tq = srv_query(r, "threshold");
+    bool cosine;
+    double threshold;
     if (!engine_ready(r) || !request_detector(r, &det) ||
+        !request_comparison(r, &cosine, &threshold) ||
         !query_int(r, "limit", 1, FIND_MAX_LIMIT, FIND_DEFAULT_LIMIT, &limit))
         goto out;
-    if (tq) {
-        char *end;
-        threshold = strtod(tq, &end);
-        if (end == tq || *end || !(threshold > 0 && threshold <= 2)) {
-            srv_reply_error(r, 400, "invalid_query", "'threshold' must be a number in (0, 2].");
-            goto out;
-        }
-    }
     if (!request_picture(r, &img) ||
         !analyze(r, &img, det, FACE_WANT_LANDMARKS | FACE_WANT_DESCRIPTOR, &faces, &n))
         goto out;
     s.query = faces;
     s.n_query = n;
     s.threshold = (float)threshold;
+    s.cosine = cosine;
     s.limit = (int)limit;
     s.matches = xcalloc((size_t)(n ? n : 1) * (size_t)limit, sizeof *s.matches);
     s.n_matches = xcalloc((size_t)(n ? n : 1), sizeof *s.n_matches);
@@ -642,7 +667,7 @@ void srv_h_faces_find(srv_req_t *r)
         json_object_set_new(json_array_get(arr, (size_t)q), "matches", ma);
     }
     json_object_set_new(res, "threshold", json_real(threshold));
-    json_object_set_new(res, "metric", json_string("euclidean"));
+    json_object_set_new(res, "metric", json_string(metric_name(cosine)));
     srv_reply_faces_json(r, 200, res);
 out:
     free(s.matches);

@@ -192,12 +192,28 @@ verify "$TMP/one.jpg" "$TMP/noface.png"
 check "verify with a faceless picture: 422 no_face" test "$STATUS:$(jget 'j["error"]["code"]')" = 422:no_face
 api POST /v1/faces/verify "${AUTH[@]}" -H "Content-Type: application/json" -d '{"img1":{"data":"!!"},"img2":{"media_id":1}}'
 check "verify with bad base64: 400" test "$STATUS" = 400
+verify_cosine() { # FILE1 FILE2 [METRIC]
+    printf '{"img1":{"data":"%s"},"img2":{"data":"%s"}}' "$(b64 "$1")" "$(b64 "$2")" >"$TMP/verify.json"
+    api POST "/v1/faces/verify?metric=${3:-cosine}" "${AUTH[@]}" -H "Content-Type: application/json" \
+        --data-binary "@$TMP/verify.json"
+}
+verify_cosine "$TMP/one.jpg" "$TMP/half.jpg"
+check "verify, cosine: the same face at two scales ($(jget 'j.get("distance")'))" test "$STATUS:$(jtrue '
+r = (j["verified"] is True and j["metric"] == "cosine" and j["threshold"] == 0.085)')" = 200:True
+verify_cosine "$TMP/one.jpg" "$TMP/others.jpg"
+check "verify, cosine: different people are not ($(jget 'j.get("distance")'))" test "$STATUS:$(jget 'j["verified"]')" = 200:false
+verify_cosine "$TMP/one.jpg" "$TMP/half.jpg" manhattan
+check "verify with an unknown metric: 400" test "$STATUS:$(jget 'j["error"]["code"]')" = 400:invalid_query
 
 api POST /v1/faces/find "${AUTH[@]}" -H "Content-Type: image/jpeg" --data-binary "@$TMP/half.jpg"
 check "find: the half-size picture's face matches the picture and the video, nothing else" test "$(jtrue '
 m = j["faces"][0]["matches"]
 r = (sorted(x["media_id"] for x in m) == sorted(['"$IMG, $VID"']) and m[0]["distance"] <= m[-1]["distance"]
 and all(x["identity_id"] == '"$IMG_IDENT"' and x["identity_name"] == "Ada" for x in m))')" = True
+api POST "/v1/faces/find?metric=cosine" "${AUTH[@]}" -H "Content-Type: image/jpeg" --data-binary "@$TMP/half.jpg"
+check "find, cosine: the same two items" test "$(jtrue '
+m = j["faces"][0]["matches"]
+r = (j["metric"] == "cosine" and sorted(x["media_id"] for x in m) == sorted(['"$IMG, $VID"']) and all(x["distance"] < 0.085 for x in m))')" = True
 
 echo "# bad pictures"
 api POST /v1/faces/detect "${AUTH[@]}" -H "Content-Type: image/jpeg" --data-binary "@$TMP/random.bin"
