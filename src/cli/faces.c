@@ -17,8 +17,10 @@
 #define FACES_MAX_FILE (64u << 20) /* the server refuses more anyway (face_max_image_bytes) */
 
 static const char faces_help[] =
-    "Usage: persona faces detect|represent|analyze|find FILE... [--detector tiny|ssd] [--json]\n"
-    "       persona faces verify FILE1 FILE2 [--detector tiny|ssd] [--json]\n"
+    "Usage: persona faces detect|represent|analyze FILE... [--detector tiny|ssd] [--json]\n"
+    "       persona faces find FILE... [--detector tiny|ssd] [--metric euclidean|cosine] [--json]\n"
+    "       persona faces verify FILE1 FILE2 [--detector tiny|ssd] [--metric euclidean|cosine]\n"
+    "                                        [--json]\n"
     "\n"
     "Face analysis of JPEG or PNG pictures by the server (nothing is stored):\n"
     "  detect     the faces: box (x,y,w,h in pixels) and detector score\n"
@@ -28,8 +30,9 @@ static const char faces_help[] =
     "             in its uploaded media): item, time, identity and distance\n"
     "  verify     whether the best face of FILE1 and of FILE2 are the same person (Euclidean\n"
     "             distance of their descriptors below 0.6)\n"
-    "--detector picks the detector (default: the server's face_detector); --json prints the\n"
-    "server's answer, one JSON object per file.\n";
+    "--detector picks the detector (default: the server's face_detector); --metric the distance\n"
+    "of find and verify (default euclidean, same person below 0.6; cosine: below 0.085); --json\n"
+    "prints the server's answer, one JSON object per file.\n";
 
 static const char identities_help[] =
     "Usage: persona identities [--json]\n"
@@ -176,7 +179,7 @@ static void print_verify(const char *f1, const char *f2, const json_t *res)
     double d = json_number_value(json_object_get(res, "distance"));
     double t = json_number_value(json_object_get(res, "threshold"));
     bool same = json_is_true(json_object_get(res, "verified"));
-    printf("%s vs %s: distance %.4f (threshold %.2f): %s\n", cli__clean(f1, 50, c1, sizeof c1),
+    printf("%s vs %s: distance %.4f (threshold %.3g): %s\n", cli__clean(f1, 50, c1, sizeof c1),
            cli__clean(f2, 50, c2, sizeof c2), d, t, same ? "same person" : "different people");
 }
 
@@ -184,8 +187,20 @@ static void print_verify(const char *f1, const char *f2, const json_t *res)
  * commands
  * ====================================================================================== */
 
+/* /v1/faces/VERB with the options that were given as its query. */
+static void faces_path(char *buf, size_t cap, const char *verb, const char *detector,
+                       const char *metric)
+{
+    snprintf(buf, cap, "/v1/faces/%s%s%s%s%s%s", verb, detector || metric ? "?" : "",
+             detector ? "detector=" : "", detector ? detector : "",
+             detector && metric ? "&" : "", metric ? "metric=" : "");
+    if (metric)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s", metric);
+}
+
 /* One picture through a verb. Returns a CLI_EXIT_* status. */
-static int faces_one(cli__ctx_t *ctx, const char *verb, const char *file, const char *detector)
+static int faces_one(cli__ctx_t *ctx, const char *verb, const char *file, const char *detector,
+                     const char *metric)
 {
     const char *mime = picture_mime(file);
     if (!mime) {
@@ -201,8 +216,7 @@ static int faces_one(cli__ctx_t *ctx, const char *verb, const char *file, const 
         return CLI_EXIT_FAIL;
     }
     char path[96];
-    snprintf(path, sizeof path, "/v1/faces/%s%s%s", verb, detector ? "?detector=" : "",
-             detector ? detector : "");
+    faces_path(path, sizeof path, verb, detector, metric);
     cli__resp_t resp;
     cli__resp_init(&resp);
     cli__req_t req = {.method = "POST", .path = path, .auth = true, .upload = f,
@@ -221,7 +235,8 @@ static int faces_one(cli__ctx_t *ctx, const char *verb, const char *file, const 
     return status;
 }
 
-static int faces_verify(cli__ctx_t *ctx, const char *f1, const char *f2, const char *detector)
+static int faces_verify(cli__ctx_t *ctx, const char *f1, const char *f2, const char *detector,
+                        const char *metric)
 {
     char *d1 = NULL, *d2 = NULL, *b1 = NULL, *b2 = NULL;
     size_t n1 = 0, n2 = 0;
@@ -235,8 +250,7 @@ static int faces_verify(cli__ctx_t *ctx, const char *f1, const char *f2, const c
     b2 = base64((const unsigned char *)d2, n2);
     body = json_pack("{s:{s:s}, s:{s:s}}", "img1", "data", b1, "img2", "data", b2);
     char path[96];
-    snprintf(path, sizeof path, "/v1/faces/verify%s%s", detector ? "?detector=" : "",
-             detector ? detector : "");
+    faces_path(path, sizeof path, "verify", detector, metric);
     cli__req_t req = {.method = "POST", .path = path, .auth = true, .json = body,
                       .timeout_s = 300};
     if (cli__request(ctx, &req, &resp) < 0 || !cli__resp_ok(ctx, &resp, "verify"))
@@ -259,9 +273,10 @@ out:
 int cli__cmd_faces(cli__ctx_t *ctx, int argc, char **argv)
 {
     static const char *const verbs[] = {"detect", "represent", "analyze", "find", "verify"};
-    const char *detector = NULL;
+    const char *detector = NULL, *metric = NULL;
     bool json = false;
     const cli__opt_t opts[] = {{"detector", 'd', CLI__VALUE, &detector},
+                               {"metric", 0, CLI__VALUE, &metric},
                                {"json", 0, CLI__FLAG, &json}, {0}};
     char **pos = xcalloc((size_t)argc + 1, sizeof *pos);
     int npos = 0, status = CLI_EXIT_OK;
@@ -287,11 +302,19 @@ int cli__cmd_faces(cli__ctx_t *ctx, int argc, char **argv)
         status = cli__usage_error("faces", "--detector is tiny or ssd");
         goto out;
     }
+    if (metric && strcmp(metric, "euclidean") && strcmp(metric, "cosine")) {
+        status = cli__usage_error("faces", "--metric is euclidean or cosine");
+        goto out;
+    }
+    if (metric && strcmp(verb, "verify") && strcmp(verb, "find")) {
+        status = cli__usage_error("faces", "--metric is for find and verify");
+        goto out;
+    }
     if (!strcmp(verb, "verify")) {
         if (npos != 3)
             status = cli__usage_error("faces", "verify takes two picture files");
         else
-            status = faces_verify(ctx, pos[1], pos[2], detector);
+            status = faces_verify(ctx, pos[1], pos[2], detector, metric);
         goto out;
     }
     if (npos < 2) {
@@ -299,7 +322,7 @@ int cli__cmd_faces(cli__ctx_t *ctx, int argc, char **argv)
         goto out;
     }
     for (int i = 1; i < npos; i++)
-        if (faces_one(ctx, verb, pos[i], detector) != CLI_EXIT_OK)
+        if (faces_one(ctx, verb, pos[i], detector, metric) != CLI_EXIT_OK)
             status = CLI_EXIT_FAIL;
 out:
     free(pos);

@@ -260,6 +260,11 @@ OUT=$("$PERSONA" faces verify "$TMP/one.jpg" "$TMP/half.jpg")
 check "persona faces verify: same person ($OUT)" grep -q "same person" <<<"$OUT"
 OUT=$("$PERSONA" faces verify "$TMP/one.jpg" "$TMP/others.jpg")
 check "persona faces verify: different people ($OUT)" grep -q "different people" <<<"$OUT"
+OUT=$("$PERSONA" faces verify "$TMP/one.jpg" "$TMP/others.jpg" --metric cosine)
+check "persona faces verify --metric cosine: different people, threshold 0.085 ($OUT)" \
+    grep -q "threshold 0.085): different people" <<<"$OUT"
+"$PERSONA" faces find "$TMP/half.jpg" --metric cosine --json >"$TMP/body"
+check "persona faces find --metric cosine: the server compared by cosine" test "$(jget 'j["metric"]')" = cosine
 OUT=$("$PERSONA" faces find "$TMP/half.jpg")
 check "persona faces find: the items, with the name" test "$(grep -c "(Ada) distance" <<<"$OUT")" = 2
 "$PERSONA" identities name "$OTHER_IDENT" "Grace Hopper" --persona >/dev/null
@@ -282,6 +287,8 @@ grep -q "decoded" "$TMP/cli.err" || bad "the reason is printed: $(cat "$TMP/cli.
 check "persona faces smile: usage error (2)" test $? = 2
 "$PERSONA" faces verify "$TMP/one.jpg" >/dev/null 2>&1
 check "persona faces verify with one file: usage error (2)" test $? = 2
+"$PERSONA" faces analyze "$TMP/one.jpg" --metric cosine >/dev/null 2>&1
+check "persona faces analyze --metric: usage error (2)" test $? = 2
 set -e
 
 echo "# deleting an item takes its faces along"
