@@ -57,6 +57,9 @@ start_personad() {
     # environment form of personad's face_models setting: a test that wants faces analysed says
     # so with --face-models, the others keep the default (no models in their data dir, so the
     # faces step is skipped with its reason) and stay about what they test.
+    # The child truncates pd.out only once it runs: empty it here first, or a restart's wait
+    # can read the previous run's listening line and then an empty URL.
+    : >"$TMP/pd.out"
     env -u PERSONA_FACE_MODELS "$PERSONAD" --port 0 --data-dir "$dir" --log-level info "$@" >"$TMP/pd.out" 2>"$PD_LOG" &
     PD_PID=$!
     for _ in $(seq 300); do
